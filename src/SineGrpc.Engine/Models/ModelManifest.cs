@@ -1,0 +1,111 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SineGrpc.Engine.Models;
+
+/// <summary>
+/// The contents of a bundle's <c>model.json</c>: everything the service needs to know
+/// about a model to feed it and read its outputs, and nothing about how it works inside.
+/// </summary>
+public sealed record ModelManifest
+{
+    public required string Name { get; init; }
+    public string Version { get; init; } = "1";
+    public string Description { get; init; } = "";
+    public string License { get; init; } = "";
+
+    /// <summary>Per-stream memory kind: <see cref="MemoryKinds.Tokens"/> or <see cref="MemoryKinds.Dense"/>.</summary>
+    public required string MemoryKind { get; init; }
+
+    /// <summary>Frames are resized (bilinear, aspect kept) so their longer side is this long.</summary>
+    public required int InputSize { get; init; }
+
+    /// <summary>Square size the resized frame is zero-padded to (bottom/right); 0 = pad only to a multiple of <see cref="FeatureStride"/>.</summary>
+    public int PadSize { get; init; }
+
+    /// <summary>"rgb" or "bgr": channel order of the encoder's input.</summary>
+    public string ChannelOrder { get; init; } = "rgb";
+
+    /// <summary>Pixels (0..255) are multiplied by this before mean and std: 1/255 for [0,1] models, 1 for caffe-style ones.</summary>
+    public float PixelScale { get; init; } = 1f / 255f;
+
+    /// <summary>Per-channel mean, in the encoder's channel order, after <see cref="PixelScale"/>.</summary>
+    public required float[] Mean { get; init; }
+
+    /// <summary>Per-channel standard deviation, in the encoder's channel order, after <see cref="PixelScale"/>.</summary>
+    public required float[] Std { get; init; }
+
+    /// <summary>Channels of the encoder's <c>features</c> output.</summary>
+    public required int FeatureChannels { get; init; }
+
+    /// <summary>Input pixels per feature cell.</summary>
+    public required int FeatureStride { get; init; }
+
+    /// <summary>Input pixels per cell of the decoder's mask outputs (4 for SINE's 4h x 4w masks; equal to <see cref="FeatureStride"/> for dense labels).</summary>
+    public required int MaskStride { get; init; }
+
+    /// <summary>Where Segment's instances come from: "model" or "connected-components".</summary>
+    public string InstanceSource { get; init; } = "connected-components";
+
+    public MemoryDefaults Memory { get; init; } = new();
+
+    /// <summary>ONNX file names of the components, relative to the bundle folder.</summary>
+    public ComponentFiles Files { get; init; } = new();
+
+    public static ModelManifest Read(string path)
+    {
+        using var stream = File.OpenRead(path);
+        var manifest = JsonSerializer.Deserialize<ModelManifest>(stream, JsonOptions)
+            ?? throw new InvalidDataException($"{path}: empty model.json");
+        manifest.Validate(path);
+        return manifest;
+    }
+
+    public void Write(string path) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(this, JsonOptions));
+
+    private void Validate(string path)
+    {
+        if (MemoryKind is not (MemoryKinds.Tokens or MemoryKinds.Dense))
+            throw new InvalidDataException($"{path}: memory_kind must be '{MemoryKinds.Tokens}' or '{MemoryKinds.Dense}', not '{MemoryKind}'");
+        if (ChannelOrder is not ("rgb" or "bgr"))
+            throw new InvalidDataException($"{path}: channel_order must be 'rgb' or 'bgr'");
+        if (Mean.Length != 3 || Std.Length != 3)
+            throw new InvalidDataException($"{path}: mean and std need 3 values each");
+        if (InputSize <= 0 || FeatureStride <= 0 || MaskStride <= 0 || FeatureChannels <= 0)
+            throw new InvalidDataException($"{path}: input_size, feature_stride, mask_stride and feature_channels must be positive");
+        if (PadSize != 0 && (PadSize < InputSize || PadSize % FeatureStride != 0))
+            throw new InvalidDataException($"{path}: pad_size must be 0 or a multiple of feature_stride at least input_size");
+        if (MemoryKind == MemoryKinds.Tokens && Files.Pool is null)
+            throw new InvalidDataException($"{path}: a tokens model needs files.pool");
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}
+
+public static class MemoryKinds
+{
+    public const string Tokens = "tokens";
+    public const string Dense = "dense";
+}
+
+/// <summary>The memory policy a model is evaluated with; streams may override it.</summary>
+public sealed record MemoryDefaults
+{
+    public int Capacity { get; init; } = 6;
+    public bool FixFirstFrame { get; init; } = true;
+    public float DecayRatio { get; init; } = 20f;
+}
+
+public sealed record ComponentFiles
+{
+    public string Encoder { get; init; } = "encoder.onnx";
+    public string Decoder { get; init; } = "decoder.onnx";
+    /// <summary>Tokens models only: the mask-pooling graph.</summary>
+    public string? Pool { get; init; }
+}
