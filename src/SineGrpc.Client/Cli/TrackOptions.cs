@@ -1,0 +1,107 @@
+namespace SineGrpc.Client.Cli;
+
+/// <summary>How frames travel to the server.</summary>
+internal enum FrameEncoding
+{
+    Jpeg,
+    Png,
+    Raw,
+}
+
+/// <summary>The validated options of <c>sine track</c>.</summary>
+internal sealed record TrackOptions
+{
+    public const int DefaultJpegQuality = 90;
+
+    public static readonly CommandSpec Command = new(
+        Name: "track",
+        Usage: "sine track --input <video|folder> (--mask <png> | --prompts <folder>) --output <folder> [options]",
+        Description:
+            "Tracks objects through a video and writes one mask per frame, <output>/<frame name>.png: an 8-bit\n" +
+            "palette PNG whose pixel values are object ids, coloured with the DAVIS palette. Objects come from\n" +
+            "--mask (on the first frame) and from --prompts (each on the frame with the same name); give either\n" +
+            "or both. Frames of a folder keep their file names; frames of a video are named 00000, 00001, ...",
+        Options:
+        [
+            new("input", "path", "Video file (anything FFmpeg reads) or folder of frames (.jpg .jpeg .png .webp, sorted by name)"),
+            new("mask", "png", "First frame's mask: palette PNG of object ids, or grayscale PNG (a 0/255 mask is object 1)"),
+            new("prompts", "folder", "Mask PNGs named after frames (e.g. 00005.png) that add or re-anchor objects there"),
+            new("output", "folder", "Folder for the per-frame masks (created if missing)"),
+            new("overlay", "file.mp4", "Also write a video with the masks blended over the frames"),
+            ServerAddress.Option,
+            new("model", "name", "Model to use (default: the server's default; see 'sine models')"),
+            new("max-frames", "n", "Stop after n frames"),
+            new("encoding", "jpeg|png|raw", "How frames are sent: jpeg (default), png, or raw BGR pixels; folder frames\n" +
+                "already in that format are sent as they are on disk"),
+            new("jpeg-quality", "1-100", $"Quality of frames encoded as JPEG (default {DefaultJpegQuality})"),
+        ]);
+
+    public required string Input { get; init; }
+    public string? Mask { get; init; }
+    public string? PromptsFolder { get; init; }
+    public required string Output { get; init; }
+    public string? Overlay { get; init; }
+    public required Uri Server { get; init; }
+    public string? Model { get; init; }
+    public int? MaxFrames { get; init; }
+    public FrameEncoding Encoding { get; init; } = FrameEncoding.Jpeg;
+    public int JpegQuality { get; init; } = DefaultJpegQuality;
+
+    /// <summary>Checks the options' syntax and that the files and folders they name exist.</summary>
+    public static TrackOptions FromArguments(ParsedArguments args)
+    {
+        var input = args.GetRequired("input");
+        var output = args.GetRequired("output");
+        var mask = args.Get("mask");
+        var prompts = args.Get("prompts");
+        if (mask is null && prompts is null)
+        {
+            throw new UsageException("give the objects to track with --mask <png> (first frame) and/or --prompts <folder>");
+        }
+
+        if (!File.Exists(input) && !Directory.Exists(input))
+        {
+            throw new UsageException($"--input: no such file or folder: {input}");
+        }
+        if (mask is not null && !File.Exists(mask))
+        {
+            throw new UsageException($"--mask: no such file: {mask}");
+        }
+        if (prompts is not null && !Directory.Exists(prompts))
+        {
+            throw new UsageException($"--prompts: no such folder: {prompts}");
+        }
+        if (File.Exists(output))
+        {
+            throw new UsageException($"--output must be a folder, but {output} is a file");
+        }
+
+        var overlay = args.Get("overlay");
+        if (overlay is not null && Directory.Exists(overlay))
+        {
+            throw new UsageException($"--overlay must be a video file name, but {overlay} is a folder");
+        }
+
+        return new TrackOptions
+        {
+            Input = input,
+            Mask = mask,
+            PromptsFolder = prompts,
+            Output = output,
+            Overlay = overlay,
+            Server = ServerAddress.Parse(args),
+            Model = args.Get("model"),
+            MaxFrames = args.GetInt("max-frames", 1, int.MaxValue),
+            Encoding = ParseEncoding(args.Get("encoding")),
+            JpegQuality = args.GetInt("jpeg-quality", 1, 100) ?? DefaultJpegQuality,
+        };
+    }
+
+    private static FrameEncoding ParseEncoding(string? text) => text switch
+    {
+        null or "jpeg" or "jpg" => FrameEncoding.Jpeg,
+        "png" => FrameEncoding.Png,
+        "raw" => FrameEncoding.Raw,
+        _ => throw new UsageException($"--encoding must be jpeg, png or raw, not '{text}'"),
+    };
+}

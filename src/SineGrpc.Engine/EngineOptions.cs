@@ -1,0 +1,36 @@
+namespace SineGrpc.Engine;
+
+/// <summary>Settings of the inference engine, bound from the "Engine" configuration section.</summary>
+public sealed class EngineOptions
+{
+    public const string Section = "Engine";
+
+    /// <summary>Folder of model bundles: every sub-folder holding a model.json is served.</summary>
+    public string ModelsPath { get; set; } = "models";
+
+    /// <summary>Where the embedded default model is built and cached. Empty = a folder under the user's cache directory.</summary>
+    public string EmbeddedModelCache { get; set; } = "";
+
+    /// <summary>Serve the embedded ResNet-18 label-propagation model (built on first start).</summary>
+    public bool EnableEmbeddedModel { get; set; } = true;
+
+    /// <summary>Model used when a request names none. Empty = the embedded model, or the first bundle found.</summary>
+    public string DefaultModel { get; set; } = "";
+
+    /// <summary>"auto" (CUDA when it loads, else CPU), "cuda" (fail when CUDA cannot load) or "cpu".</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>CUDA device ordinal.</summary>
+    public int CudaDeviceId { get; set; }
+
+    /// <summary>ONNX Runtime intra-op threads per session; 0 = ONNX Runtime's default (one per core).</summary>
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Largest memory capacity (entries per object) a stream may ask for.</summary>
+    public int MaxMemoryCapacity { get; set; } = 16;
+
+    public string ResolveEmbeddedCache() =>
+        !string.IsNullOrEmpty(EmbeddedModelCache)
+            ? EmbeddedModelCache
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "sine-grpc", "models");
+}

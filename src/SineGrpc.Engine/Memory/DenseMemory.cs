@@ -1,0 +1,209 @@
+namespace SineGrpc.Engine.Memory;
+
+/// <summary>
+/// Memory of a dense (label propagation) model: whole frames, each with its encoder
+/// features [C, h, w] and soft labels [L, h, w] (L = objects + 1, background first).
+///
+/// Frames are kept by the same policy as SINE's per-object memory, applied per
+/// stream: anchor frames (where objects were prompted) stay while any of their
+/// objects is anchored there, and up to <see cref="MemoryPolicy.RecentCapacity"/>
+/// predicted frames are kept by decayed score. Re-anchoring an object moves its label
+/// mass in older anchors to background, so only its newest prompt speaks for it.
+/// </summary>
+public sealed class DenseMemory : IDisposable
+{
+    private readonly List<int> _objectIds = [];
+    private readonly List<DenseEntry> _anchors = [];
+    private readonly RecentEntries<DenseEntry> _recent;
+
+    public DenseMemory(int channels, int height, int width, MemoryPolicy policy)
+    {
+        Channels = channels;
+        Height = height;
+        Width = width;
+        Policy = policy;
+        _recent = new RecentEntries<DenseEntry>(policy);
+    }
+
+    public int Channels { get; }
+    public int Height { get; }
+    public int Width { get; }
+    public int Cells => Height * Width;
+    public MemoryPolicy Policy { get; }
+
+    /// <summary>Tracked object ids in label-channel order (channel = index + 1).</summary>
+    public IReadOnlyList<int> ObjectIds => _objectIds;
+
+    /// <summary>Label channels: objects plus background.</summary>
+    public int LabelCount => _objectIds.Count + 1;
+
+    public int EntryCount => _anchors.Count + _recent.Items.Count;
+
+    public long ByteSize => (long)EntryCount * (Channels + LabelCount) * Cells * sizeof(float);
+
+    /// <summary>Frame numbers held, anchors first (for tests and diagnostics).</summary>
+    public IReadOnlyList<int> Frames => [.. Entries.Select(e => e.FrameNumber)];
+
+    private IEnumerable<DenseEntry> Entries => _anchors.Concat(_recent.Items);
+
+    /// <summary>Label channel of an object, or -1.</summary>
+    public int ChannelOf(int objectId)
+    {
+        var index = _objectIds.BinarySearch(objectId);
+        return index >= 0 ? index + 1 : -1;
+    }
+
+    /// <summary>Adds new objects (sorted into place); every stored frame gets a zero channel for them.</summary>
+    public void AddObjects(IEnumerable<int> objectIds)
+    {
+        foreach (var id in objectIds)
+        {
+            var index = _objectIds.BinarySearch(id);
+            if (index >= 0)
+                continue;
+            index = ~index;
+            _objectIds.Insert(index, id);
+            foreach (var entry in Entries)
+                entry.InsertChannel(index + 1, Cells);
+        }
+    }
+
+    /// <summary>
+    /// Stores a prompted frame. <paramref name="labels"/> are [L, h, w] in the current
+    /// channel order; <paramref name="anchoredIds"/> are the objects prompted on it.
+    /// </summary>
+    public void Anchor(ReadOnlySpan<float> features, ReadOnlySpan<float> labels, IReadOnlyCollection<int> anchoredIds, int frameNumber)
+    {
+        CheckShapes(features, labels);
+        foreach (var id in anchoredIds)
+            Unanchor(id);
+
+        var entry = new DenseEntry(PooledArray<float>.CopyOf(features), PooledArray<float>.CopyOf(labels), [.. anchoredIds], 1f, frameNumber);
+        if (Policy.FixFirstFrame)
+            _anchors.Add(entry);
+        else
+            _recent.Add(entry, frameNumber)?.Dispose();
+    }
+
+    /// <summary>Stores a predicted frame with its score (mean of the objects' scores).</summary>
+    public void Remember(ReadOnlySpan<float> features, ReadOnlySpan<float> labels, float score, int frameNumber)
+    {
+        CheckShapes(features, labels);
+        var entry = new DenseEntry(PooledArray<float>.CopyOf(features), PooledArray<float>.CopyOf(labels), [], score, frameNumber);
+        _recent.Add(entry, frameNumber)?.Dispose();
+    }
+
+    /// <summary>Stops tracking an object: its channel leaves every stored frame.</summary>
+    public bool Remove(int objectId)
+    {
+        var index = _objectIds.BinarySearch(objectId);
+        if (index < 0)
+            return false;
+        Unanchor(objectId);
+        _objectIds.RemoveAt(index);
+        foreach (var entry in Entries)
+            entry.RemoveChannel(index + 1, Cells);
+        return true;
+    }
+
+    /// <summary>Copies the memory into the decoder's inputs: [M, C, h, w] and [M, L, h, w].</summary>
+    public void CopyTo(Span<float> features, Span<float> labels)
+    {
+        var featureSize = Channels * Cells;
+        var labelSize = LabelCount * Cells;
+        var m = 0;
+        foreach (var entry in Entries)
+        {
+            entry.Features.Span.CopyTo(features.Slice(m * featureSize, featureSize));
+            entry.Labels.Span.CopyTo(labels.Slice(m * labelSize, labelSize));
+            m++;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var entry in Entries)
+            entry.Dispose();
+        _anchors.Clear();
+        _recent.Clear();
+    }
+
+    // An object re-anchored elsewhere no longer speaks from its old anchors: its mass
+    // there becomes background, and an anchor left with no objects is dropped.
+    private void Unanchor(int objectId)
+    {
+        var channel = ChannelOf(objectId);
+        for (var i = _anchors.Count - 1; i >= 0; i--)
+        {
+            var anchor = _anchors[i];
+            if (!anchor.AnchoredIds.Remove(objectId))
+                continue;
+            if (anchor.AnchoredIds.Count == 0)
+            {
+                anchor.Dispose();
+                _anchors.RemoveAt(i);
+            }
+            else if (channel > 0)
+            {
+                anchor.MoveToBackground(channel, Cells);
+            }
+        }
+    }
+
+    private void CheckShapes(ReadOnlySpan<float> features, ReadOnlySpan<float> labels)
+    {
+        if (features.Length != Channels * Cells)
+            throw new ArgumentException($"features hold {features.Length} values, expected {Channels}x{Height}x{Width}");
+        if (labels.Length != LabelCount * Cells)
+            throw new ArgumentException($"labels hold {labels.Length} values, expected {LabelCount}x{Height}x{Width}");
+    }
+
+    private sealed class DenseEntry(PooledArray<float> features, PooledArray<float> labels, HashSet<int> anchoredIds, float score, int frameNumber)
+        : IScoredEntry, IDisposable
+    {
+        public PooledArray<float> Features { get; } = features;
+        public PooledArray<float> Labels { get; private set; } = labels;
+        public HashSet<int> AnchoredIds { get; } = anchoredIds;
+        public float Score { get; } = score;
+        public int FrameNumber { get; } = frameNumber;
+
+        public void InsertChannel(int channel, int cells)
+        {
+            var old = Labels;
+            var grown = new PooledArray<float>(old.Length + cells);
+            old.Span[..(channel * cells)].CopyTo(grown.Span);
+            grown.Span.Slice(channel * cells, cells).Clear();
+            old.Span[(channel * cells)..].CopyTo(grown.Span[((channel + 1) * cells)..]);
+            Labels = grown;
+            old.Dispose();
+        }
+
+        public void RemoveChannel(int channel, int cells)
+        {
+            MoveToBackground(channel, cells);
+            var old = Labels;
+            var shrunk = new PooledArray<float>(old.Length - cells);
+            old.Span[..(channel * cells)].CopyTo(shrunk.Span);
+            old.Span[((channel + 1) * cells)..].CopyTo(shrunk.Span[(channel * cells)..]);
+            Labels = shrunk;
+            old.Dispose();
+        }
+
+        public void MoveToBackground(int channel, int cells)
+        {
+            var background = Labels.Span[..cells];
+            var moved = Labels.Span.Slice(channel * cells, cells);
+            for (var i = 0; i < cells; i++)
+            {
+                background[i] += moved[i];
+                moved[i] = 0f;
+            }
+        }
+
+        public void Dispose()
+        {
+            Features.Dispose();
+            Labels.Dispose();
+        }
+    }
+}

@@ -1,0 +1,50 @@
+using System.Buffers;
+
+namespace SineGrpc.Engine.Memory;
+
+/// <summary>
+/// An array rented from the shared pool, with its exact <see cref="Length"/>. Per-frame
+/// tensors and masks live in these so that a long stream does not churn the large
+/// object heap.
+/// </summary>
+public sealed class PooledArray<T> : IDisposable
+{
+    private T[]? _array;
+
+    public PooledArray(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        Length = length;
+        _array = ArrayPool<T>.Shared.Rent(Math.Max(1, length));
+    }
+
+    public int Length { get; }
+
+    public T[] Array => _array ?? throw new ObjectDisposedException(nameof(PooledArray<T>));
+
+    public Span<T> Span => Array.AsSpan(0, Length);
+
+    public Memory<T> Memory => Array.AsMemory(0, Length);
+
+    public static PooledArray<T> CopyOf(ReadOnlySpan<T> source)
+    {
+        var copy = new PooledArray<T>(source.Length);
+        source.CopyTo(copy.Span);
+        return copy;
+    }
+
+    /// <summary>A zero-filled array (rented arrays hold whatever their last user left).</summary>
+    public static PooledArray<T> Zeroed(int length)
+    {
+        var array = new PooledArray<T>(length);
+        array.Span.Clear();
+        return array;
+    }
+
+    public void Dispose()
+    {
+        var array = Interlocked.Exchange(ref _array, null);
+        if (array is not null)
+            ArrayPool<T>.Shared.Return(array);
+    }
+}

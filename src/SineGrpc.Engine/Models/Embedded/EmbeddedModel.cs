@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Onnx;
+
+namespace SineGrpc.Engine.Models.Embedded;
+
+/// <summary>
+/// The model the service ships with nothing to download: ImageNet ResNet-18 (from the
+/// Microsoft.ML.DnnImageFeaturizer.ResNet18 NuGet package) cut after layer3 as the
+/// encoder, and training-free dense label propagation as the decoder. It is built
+/// once into a cache folder as an ordinary dense-kind bundle.
+/// </summary>
+public static class EmbeddedModel
+{
+    public const string Name = "resnet18-lp";
+
+    /// <summary>Bump whenever the files this class writes would change, so that caches rebuild.</summary>
+    public const int BuilderVersion = 1;
+
+    /// <summary>Written last into a finished bundle: its presence and content say the bundle is complete and current.</summary>
+    public const string StampFileName = ".builder-stamp";
+
+    /// <summary>
+    /// Per-channel means, in BGR order, of the mean image that the featurizer's
+    /// ResNetPreprocess.onnx subtracts (its "MeanImage" initializer averaged per channel).
+    /// The network wants BGR pixels in 0..255 minus these, without scaling.
+    /// </summary>
+    public static readonly float[] BgrMean = [103.062624f, 115.902882f, 123.151631f];
+
+    private const int FeatureChannels = 256;
+    private const int FeatureStride = 16;
+    private const int InputSize = 864;
+    private static readonly TimeSpan LockTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Where the build copies ResNet18.onnx (see the engine's .csproj).</summary>
+    public static string DefaultSourcePath => Path.Combine(AppContext.BaseDirectory, "embedded", "ResNet18.onnx");
+
+    /// <summary>
+    /// Returns the bundle folder (model.json, encoder.onnx, decoder.onnx) under
+    /// <paramref name="cacheRoot"/>, building it first if it is absent or was built by
+    /// another builder version or with other options.
+    /// </summary>
+    public static string EnsureBuilt(string cacheRoot, ILogger logger) =>
+        EnsureBuilt(cacheRoot, logger, LabelPropagationOptions.Default);
+
+    public static string EnsureBuilt(string cacheRoot, ILogger logger, LabelPropagationOptions options, string? sourcePath = null)
+    {
+        sourcePath ??= DefaultSourcePath;
+        var folder = Path.Combine(cacheRoot, Name);
+        var stamp = Stamp(options);
+        if (IsCurrent(folder, stamp))
+            return folder;
+
+        if (!File.Exists(sourcePath))
+            throw new FileNotFoundException($"The embedded model needs ResNet18.onnx (from the Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 package) at {sourcePath}", sourcePath);
+
+        Directory.CreateDirectory(cacheRoot);
+        // One builder at a time across threads and processes; readers never take the
+        // lock, they only ever see a finished folder because it appears by rename.
+        using var buildLock = AcquireLock(Path.Combine(cacheRoot, $".{Name}.lock"));
+        if (IsCurrent(folder, stamp))
+            return folder;
+        RemoveLeftovers(cacheRoot);
+
+        logger.LogInformation("Building embedded model {Model} ({Options}) in {Folder}", Name, options, folder);
+        var clock = Stopwatch.StartNew();
+        var staging = Path.Combine(cacheRoot, $".{Name}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(staging);
+        Build(staging, options, sourcePath);
+        File.WriteAllText(Path.Combine(staging, StampFileName), stamp);
+        Publish(staging, folder, cacheRoot);
+        logger.LogInformation("Built embedded model {Model} in {Seconds:F1} s", Name, clock.Elapsed.TotalSeconds);
+        return folder;
+    }
+
+    /// <summary>Writes the three bundle files into <paramref name="folder"/> (no stamp, no atomicity).</summary>
+    public static void Build(string folder, LabelPropagationOptions options, string sourcePath)
+    {
+        var resNet = ModelProto.Parser.ParseFromFile(sourcePath);
+        var manifest = CreateManifest(options);
+        ResNetEncoderCutter.Cut(resNet, ResNetEncoderCutter.Layer3Output, FeatureChannels)
+            .WriteToFile(Path.Combine(folder, manifest.Files.Encoder));
+        LabelPropagationDecoder.Build(options)
+            .WriteToFile(Path.Combine(folder, manifest.Files.Decoder));
+        manifest.Write(Path.Combine(folder, "model.json"));
+    }
+
+    public static ModelManifest CreateManifest(LabelPropagationOptions options) => new()
+    {
+        Name = Name,
+        Version = BuilderVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Description = $"ImageNet ResNet-18 layer3 features (256 channels, stride 16) with training-free dense label propagation: {options}.",
+        License = "MIT (ResNet-18 weights from Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1)",
+        MemoryKind = MemoryKinds.Dense,
+        InputSize = InputSize,
+        PadSize = 0,
+        ChannelOrder = "bgr",
+        PixelScale = 1f,
+        Mean = [.. BgrMean],
+        Std = [1f, 1f, 1f],
+        FeatureChannels = FeatureChannels,
+        FeatureStride = FeatureStride,
+        MaskStride = FeatureStride,
+        InstanceSource = "connected-components",
+    };
+
+    private static string Stamp(LabelPropagationOptions options) =>
+        FormattableString.Invariant($"{Name} builder {BuilderVersion}; {options}\n");
+
+    private static bool IsCurrent(string folder, string stamp)
+    {
+        var path = Path.Combine(folder, StampFileName);
+        try
+        {
+            return File.Exists(path) && File.ReadAllText(path) == stamp;
+        }
+        catch (IOException)
+        {
+            return false; // replaced under our feet: treat as stale and go through the lock
+        }
+    }
+
+    /// <summary>Moves the finished staging folder into place, replacing a stale bundle.</summary>
+    private static void Publish(string staging, string folder, string cacheRoot)
+    {
+        string? retired = null;
+        if (Directory.Exists(folder))
+        {
+            // Renaming keeps files that a running session still has open valid on Linux.
+            retired = Path.Combine(cacheRoot, $".{Name}.{Guid.NewGuid():N}.old");
+            Directory.Move(folder, retired);
+        }
+        Directory.Move(staging, folder);
+        if (retired is not null)
+            TryDelete(retired);
+    }
+
+    /// <summary>Staging and retired folders of builds that crashed; only called while holding the lock.</summary>
+    private static void RemoveLeftovers(string cacheRoot)
+    {
+        foreach (var pattern in new[] { $".{Name}.*.tmp", $".{Name}.*.old" })
+            foreach (var leftover in Directory.EnumerateDirectories(cacheRoot, pattern))
+                TryDelete(leftover);
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (IOException)
+        {
+            // harmless: the next build removes it
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static FileStream AcquireLock(string path)
+    {
+        // FileShare.None takes an exclusive flock on Unix: it excludes other processes
+        // and other handles in this process alike.
+        var deadline = DateTime.UtcNow + LockTimeout;
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(100);
+            }
+        }
+    }
+}

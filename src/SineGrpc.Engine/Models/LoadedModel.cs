@@ -1,0 +1,55 @@
+using SineGrpc.Engine.Memory;
+using SineGrpc.Engine.Sessions;
+using SineGrpc.Engine.Tracking;
+
+namespace SineGrpc.Engine.Models;
+
+/// <summary>A model bundle with its ONNX components loaded and ready to run.</summary>
+public sealed class LoadedModel : IDisposable
+{
+    internal LoadedModel(string folder, ModelManifest manifest, OnnxComponent encoder, OnnxComponent decoder, OnnxComponent? pool)
+    {
+        Folder = folder;
+        Manifest = manifest;
+        Encoder = encoder;
+        Decoder = decoder;
+        Pool = pool;
+    }
+
+    public string Folder { get; }
+    public ModelManifest Manifest { get; }
+    public string Name => Manifest.Name;
+    public OnnxComponent Encoder { get; }
+    public OnnxComponent Decoder { get; }
+    public OnnxComponent? Pool { get; }
+
+    /// <summary>The execution provider the encoder (the bulk of the work) runs on.</summary>
+    public string ExecutionProvider => Encoder.ExecutionProvider;
+
+    public MemoryPolicy DefaultPolicy =>
+        new(Manifest.Memory.Capacity, Manifest.Memory.FixFirstFrame, Manifest.Memory.DecayRatio);
+
+    /// <summary>A fresh per-stream memory of the kind the model needs.</summary>
+    internal IFrameTracker CreateTracker(MemoryPolicy policy) => Manifest.MemoryKind switch
+    {
+        MemoryKinds.Tokens => new TokenTracker(this, policy),
+        MemoryKinds.Dense => new DenseTracker(this, policy),
+        _ => throw new InvalidOperationException($"unknown memory kind '{Manifest.MemoryKind}'"),
+    };
+
+    public static LoadedModel Load(string folder, SessionFactory sessions)
+    {
+        var manifest = ModelManifest.Read(Path.Combine(folder, "model.json"));
+        var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder));
+        var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder));
+        var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile)) : null;
+        return new LoadedModel(folder, manifest, encoder, decoder, pool);
+    }
+
+    public void Dispose()
+    {
+        Encoder.Dispose();
+        Decoder.Dispose();
+        Pool?.Dispose();
+    }
+}

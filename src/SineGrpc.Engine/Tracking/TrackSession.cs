@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using SineGrpc.Engine.Imaging;
+using SineGrpc.Engine.Memory;
+using SineGrpc.Engine.Models;
+
+namespace SineGrpc.Engine.Tracking;
+
+/// <summary>
+/// One video stream: its memory and its scratch buffers. Frames must be given one at
+/// a time, in order; different sessions run concurrently. Each frame costs at most one
+/// encoder run, whatever the memory size or the number of objects.
+/// </summary>
+public sealed class TrackSession : IDisposable
+{
+    private readonly LoadedModel _model;
+    private readonly IFrameTracker _tracker;
+    private readonly FrameEncoder _encoder;
+    private readonly OutputBuilder _output;
+    private readonly OutputSpec _spec;
+    private int _frameNumber;
+
+    public TrackSession(LoadedModel model, MemoryPolicy policy, OutputSpec output)
+    {
+        _model = model;
+        _spec = output;
+        _tracker = model.CreateTracker(policy);
+        _encoder = new FrameEncoder(model);
+        _output = new OutputBuilder(new Postprocessor());
+        Policy = policy;
+    }
+
+    public MemoryPolicy Policy { get; }
+
+    public string ModelName => _model.Name;
+
+    /// <summary>Objects being tracked, increasing.</summary>
+    public IReadOnlyList<int> ObjectIds => _tracker.ObjectIds;
+
+    /// <summary>Frames processed so far (memory ages count these).</summary>
+    public int FramesProcessed => _frameNumber;
+
+    /// <summary>Approximate bytes of this stream's memory.</summary>
+    public long MemoryBytes => _tracker.MemoryBytes;
+
+    /// <summary>
+    /// Segments one frame. Bad input (<see cref="InvalidInputException"/>) is detected
+    /// before any state changes, so the stream can go on with the next frame.
+    /// </summary>
+    public FrameResult ProcessFrame(FrameInput input)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var times = new StageTimes();
+        var width = input.Image.Width;
+        var height = input.Image.Height;
+        PromptValidation.Check(input.Prompts, width, height);
+
+        foreach (var id in input.RemovedObjectIds)
+            _tracker.Remove(id);
+
+        FrameResult result;
+        if (input.Prompts.Count == 0 && _tracker.ObjectIds.Count == 0)
+        {
+            // Nothing to track yet: no model work at all.
+            var geometry = InputGeometry.For(_model.Manifest, width, height);
+            using var none = ObjectMaps.Empty(MapKind.Logits);
+            result = _output.Build(none, geometry, [], _spec, times).Result;
+        }
+        else
+        {
+            using var features = _encoder.Encode(input.Image, times);
+
+            var step = Stopwatch.GetTimestamp();
+            using var maps = _tracker.Predict(features, input.Prompts, _frameNumber);
+            times.DecoderMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
+
+            step = Stopwatch.GetTimestamp();
+            (result, var scores, _) = _output.Build(maps, features.Geometry, input.Prompts, _spec, times);
+            times.PostprocessMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
+
+            step = Stopwatch.GetTimestamp();
+            _tracker.Remember(features, maps, scores, input.Prompts.Count > 0, _frameNumber);
+            times.MemoryMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
+        }
+
+        _frameNumber++;
+        times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        return result;
+    }
+
+    public void Dispose() => _tracker.Dispose();
+}
+
+/// <summary>Checks callers' prompts against their frame before anything is computed.</summary>
+internal static class PromptValidation
+{
+    public static void Check(IReadOnlyList<PromptMask> prompts, int width, int height)
+    {
+        var seen = new HashSet<int>();
+        foreach (var prompt in prompts)
+        {
+            if (prompt.ObjectId <= 0 || prompt.ObjectId > ushort.MaxValue)
+                throw new InvalidInputException($"object id {prompt.ObjectId} is out of range: ids are 1 to {ushort.MaxValue}");
+            if (!seen.Add(prompt.ObjectId))
+                throw new InvalidInputException($"object {prompt.ObjectId} is prompted twice on one frame");
+            if (prompt.Mask.Length != width * height)
+                throw new InvalidInputException($"the mask of object {prompt.ObjectId} has {prompt.Mask.Length} pixels, its frame {width}x{height} has {width * height}");
+            if (!prompt.Mask.Span.ContainsAnyExcept((byte)0))
+                throw new InvalidInputException($"the mask of object {prompt.ObjectId} is empty");
+        }
+    }
+}

@@ -1,0 +1,22 @@
+namespace SineGrpc.Server.Hosting;
+
+/// <summary>Per-process limits that protect the server and its other clients, bound from "Limits".</summary>
+public sealed class ServiceLimits
+{
+    public const string Section = "Limits";
+
+    /// <summary>Track streams open at once; one more gets RESOURCE_EXHAUSTED.</summary>
+    public int MaxConcurrentStreams { get; set; } = 16;
+
+    /// <summary>Objects one stream (or one Segment call) may track.</summary>
+    public int MaxObjectsPerStream { get; set; } = 64;
+
+    /// <summary>Pixels of one image or mask (default: 4K UHD, 3840 x 2160).</summary>
+    public long MaxFramePixels { get; set; } = 3840L * 2160;
+
+    /// <summary>Largest gRPC message, in bytes. The default holds a raw 4K RGB frame (about 25 MB) with room for its prompts.</summary>
+    public int MaxMessageBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>Reference images one Segment call may carry.</summary>
+    public int MaxReferences { get; set; } = 16;
+}

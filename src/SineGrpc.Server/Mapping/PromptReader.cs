@@ -1,0 +1,104 @@
+using Sine.V1;
+using SineGrpc.Engine;
+using SineGrpc.Engine.Masks;
+using SineGrpc.Engine.Tracking;
+
+namespace SineGrpc.Server.Mapping;
+
+/// <summary>
+/// Turns API prompts into binary masks at their frame's size.
+///
+/// Size rule: a mask must have its frame's size, except that a mask one pixel short or
+/// long in width and/or height (some datasets ship such masks) is padded with
+/// background or cropped at the right/bottom edge. Anything else is INVALID_ARGUMENT.
+/// </summary>
+internal static class PromptReader
+{
+    public static List<PromptMask> Read(IEnumerable<Prompt> prompts, int width, int height, long maxPixels)
+    {
+        var masks = new List<PromptMask>();
+        foreach (var prompt in prompts)
+        {
+            switch (prompt.Mask?.EncodingCase)
+            {
+                case Mask.EncodingOneofCase.Rle:
+                    if (prompt.ObjectId == 0)
+                        throw new InvalidInputException("an RLE prompt needs an object_id (> 0)");
+                    masks.Add(new PromptMask((int)prompt.ObjectId, ReadRle(prompt.Mask.Rle, prompt.ObjectId, width, height)));
+                    break;
+                case Mask.EncodingOneofCase.Png:
+                    masks.AddRange(ReadPng(prompt, width, height, maxPixels));
+                    break;
+                default:
+                    throw new InvalidInputException($"the prompt for object {prompt.ObjectId} has no mask (set mask.rle or mask.png)");
+            }
+        }
+        return masks;
+    }
+
+    private static byte[] ReadRle(Rle rle, uint objectId, int width, int height)
+    {
+        var (h, w) = (checked((int)rle.Height), checked((int)rle.Width));
+        var what = $"the RLE mask of object {objectId}";
+        CheckSize(w, h, width, height, what);
+        var mask = new byte[h * w];
+        var hasCounts = rle.Counts.Length > 0;
+        var hasRaw = rle.UncompressedCounts.Count > 0;
+        if (hasCounts == hasRaw)
+            throw new InvalidInputException($"the RLE mask of object {objectId} must set exactly one of counts and uncompressed_counts");
+        if (hasCounts)
+            CocoRle.Decode(rle.Counts, h, w, mask);
+        else
+            CocoRle.DecodeCounts([.. rle.UncompressedCounts], h, w, mask);
+        return FitToFrame(mask, w, h, width, height, what);
+    }
+
+    private static IEnumerable<PromptMask> ReadPng(Prompt prompt, int width, int height, long maxPixels)
+    {
+        var labels = MaskPng.Decode(prompt.Mask.Png.Span, maxPixels);
+        var what = prompt.ObjectId == 0 ? "the index mask" : $"the PNG mask of object {prompt.ObjectId}";
+        var values = FitToFrame(labels.Values, labels.Width, labels.Height, width, height, what);
+        if (prompt.ObjectId != 0)
+        {
+            var binary = new byte[values.Length];
+            for (var p = 0; p < values.Length; p++)
+                binary[p] = values[p] != 0 ? (byte)1 : (byte)0;
+            return [new PromptMask((int)prompt.ObjectId, binary)];
+        }
+
+        var ids = new SortedSet<ushort>();
+        foreach (var v in values)
+        {
+            if (v != 0)
+                ids.Add(v);
+        }
+        if (ids.Count == 0)
+            throw new InvalidInputException("the index mask (object_id 0) holds no object: every pixel is 0");
+        return ids.Select(id =>
+        {
+            var binary = new byte[values.Length];
+            for (var p = 0; p < values.Length; p++)
+                binary[p] = values[p] == id ? (byte)1 : (byte)0;
+            return new PromptMask(id, binary);
+        }).ToList();
+    }
+
+    private static void CheckSize(int maskWidth, int maskHeight, int width, int height, string what)
+    {
+        if (Math.Abs(maskWidth - width) > 1 || Math.Abs(maskHeight - height) > 1)
+            throw new InvalidInputException($"{what} is {maskWidth}x{maskHeight} but its frame is {width}x{height} (masks must match their frame, give or take one pixel)");
+    }
+
+    /// <summary>Applies the one-pixel size rule (see the type's summary).</summary>
+    internal static T[] FitToFrame<T>(T[] mask, int maskWidth, int maskHeight, int width, int height, string what)
+    {
+        CheckSize(maskWidth, maskHeight, width, height, what);
+        if (maskWidth == width && maskHeight == height)
+            return mask.Length == width * height ? mask : mask[..(width * height)];
+        var fitted = new T[width * height];
+        var copyWidth = Math.Min(width, maskWidth);
+        for (var y = 0; y < Math.Min(height, maskHeight); y++)
+            Array.Copy(mask, y * maskWidth, fitted, y * width, copyWidth);
+        return fitted;
+    }
+}

@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using OpenCvSharp;
+using Sine.V1;
+using SineGrpc.Engine;
+using SineGrpc.Engine.Models;
+using SineGrpc.Engine.Tracking;
+using SineGrpc.Server.Hosting;
+using SineGrpc.Server.Mapping;
+
+namespace SineGrpc.Server.Services;
+
+/// <summary>The public API (sine.v1.Segmentation) over the engine.</summary>
+public sealed class SegmentationService(
+    ModelCatalog catalog,
+    StreamSlots slots,
+    IOptions<ServiceLimits> limits,
+    ILogger<SegmentationService> logger) : Segmentation.SegmentationBase
+{
+    private readonly ServiceLimits _limits = limits.Value;
+
+    public override async Task Track(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
+    {
+        using var slot = slots.TryAcquire() ?? throw new RpcException(new Status(StatusCode.ResourceExhausted,
+            $"the server is at its limit of {slots.Capacity} concurrent Track streams; retry later or use another replica"));
+        EnsureReady();
+
+        var cancellation = context.CancellationToken;
+        if (!await requestStream.MoveNext(cancellation))
+            return;
+        if (requestStream.Current.KindCase != TrackRequest.KindOneofCase.Start)
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, "the first message of a Track stream must be `start`"));
+
+        var start = requestStream.Current.Start;
+        var model = FindModel(start.Model);
+        var (policy, output) = Invalid(() => (
+            OptionsReader.Memory(start.Memory, model, catalog.MaxMemoryCapacity),
+            OptionsReader.Output(start.Output, _limits.MaxFramePixels)));
+        var encoding = start.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
+
+        using var session = new TrackSession(model, policy, output);
+        logger.LogInformation("Track stream started on {Model} (peer {Peer})", model.Name, context.Peer);
+        while (await requestStream.MoveNext(cancellation))
+        {
+            var request = requestStream.Current;
+            if (request.KindCase != TrackRequest.KindOneofCase.Frame)
+                throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                    request.KindCase == TrackRequest.KindOneofCase.Start
+                        ? "`start` was already sent on this stream: send it once, first"
+                        : "a Track message must set `start` or `frame`"));
+            var reply = await Task.Run(() => ProcessFrame(session, request.Frame, encoding), cancellation);
+            await responseStream.WriteAsync(reply, cancellation);
+        }
+        logger.LogInformation("Track stream ended after {Frames} frames", session.FramesProcessed);
+    }
+
+    public override async Task<SegmentResponse> Segment(SegmentRequest request, ServerCallContext context)
+    {
+        EnsureReady();
+        var model = FindModel(request.Model);
+        if (request.References.Count > _limits.MaxReferences)
+            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{request.References.Count} references are over the limit of {_limits.MaxReferences}"));
+        return await Task.Run(() => Invalid(() => SegmentImage(model, request)), context.CancellationToken);
+    }
+
+    public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
+    {
+        EnsureReady();
+        var response = new ListModelsResponse { DefaultModel = catalog.DefaultModelName };
+        response.Models.AddRange(catalog.Models.Select(m => ModelDescriber.Describe(m, catalog.MaxMemoryCapacity)));
+        return Task.FromResult(response);
+    }
+
+    public override Task<ModelInfo> GetModelInfo(GetModelInfoRequest request, ServerCallContext context)
+    {
+        EnsureReady();
+        return Task.FromResult(ModelDescriber.Describe(FindModel(request.Model), catalog.MaxMemoryCapacity));
+    }
+
+    private TrackResponse ProcessFrame(TrackSession session, TrackFrame frame, MaskEncoding encoding)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var image = ImageReader.Read(frame.Image, $"frame {frame.FrameIndex}", _limits.MaxFramePixels);
+            var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            var prompts = PromptReader.Read(frame.Prompts, image.Width, image.Height, _limits.MaxFramePixels);
+            var removed = frame.RemoveObjectIds.Select(id => (int)id).ToList();
+            CheckObjectLimit(session.ObjectIds.Except(removed).Union(prompts.Select(p => p.ObjectId)).Count());
+
+            using var result = session.ProcessFrame(new FrameInput(image, prompts, removed));
+            var reply = new TrackResponse { FrameIndex = frame.FrameIndex, Width = (uint)result.Width, Height = (uint)result.Height };
+            reply.Objects.AddRange(result.Objects.Select(o => ResultWriter.Object(o, result.Width, result.Height, encoding)));
+            reply.IndexMask = ResultWriter.IndexMask(result);
+            reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return reply;
+        }
+        catch (InvalidInputException e)
+        {
+            return FrameFailed(frame, StatusCode.InvalidArgument, e.Message);
+        }
+        catch (Exception e)
+        {
+            // A bug or a runtime failure on one frame must not cost the client its
+            // stream; the frame is answered with INTERNAL and the cause is logged.
+            logger.LogError(e, "Frame {Frame} failed", frame.FrameIndex);
+            return FrameFailed(frame, StatusCode.Internal, $"internal error while processing the frame: {e.GetType().Name}");
+        }
+    }
+
+    private SegmentResponse SegmentImage(LoadedModel model, SegmentRequest request)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var images = new List<Mat>();
+        try
+        {
+            var references = new List<ReferenceInput>();
+            for (var r = 0; r < request.References.Count; r++)
+            {
+                var image = ImageReader.Read(request.References[r].Image, $"reference {r}", _limits.MaxFramePixels);
+                images.Add(image);
+                references.Add(new ReferenceInput(image, PromptReader.Read(request.References[r].Prompts, image.Width, image.Height, _limits.MaxFramePixels)));
+            }
+            CheckObjectLimit(references.SelectMany(r => r.Prompts).Select(p => p.ObjectId).Distinct().Count());
+            var target = ImageReader.Read(request.Target, "target", _limits.MaxFramePixels);
+            images.Add(target);
+            var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+
+            var threshold = request.HasInstanceScoreThreshold ? request.InstanceScoreThreshold : 0.5f;
+            var maxInstances = request.MaxInstances == 0 ? 100 : (int)request.MaxInstances;
+            var output = OptionsReader.Output(request.Output, _limits.MaxFramePixels);
+            using var result = Segmenter.Segment(model, new SegmentInput(references, target, output, threshold, maxInstances));
+
+            var encoding = request.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
+            var (width, height) = (result.Objects.Width, result.Objects.Height);
+            var response = new SegmentResponse { Width = (uint)width, Height = (uint)height, IndexMask = ResultWriter.IndexMask(result.Objects) };
+            response.Objects.AddRange(result.Objects.Objects.Select(o => ResultWriter.Object(o, width, height, encoding)));
+            response.Instances.AddRange(result.Instances.Select(i => ResultWriter.Instance(i, width, height, encoding)));
+            response.Semantic.AddRange(result.Semantic.Select(s => ResultWriter.Object(s, width, height, encoding)));
+            response.Timings = ResultWriter.Timings(result.Objects.Times, imageDecodeMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return response;
+        }
+        finally
+        {
+            foreach (var image in images)
+                image.Dispose();
+        }
+    }
+
+    private void CheckObjectLimit(int objects)
+    {
+        if (objects > _limits.MaxObjectsPerStream)
+            throw new InvalidInputException($"{objects} objects are over the limit of {_limits.MaxObjectsPerStream} per stream");
+    }
+
+    private static TrackResponse FrameFailed(TrackFrame frame, StatusCode code, string message) => new()
+    {
+        FrameIndex = frame.FrameIndex,
+        Error = new FrameError { Code = (int)code, Status = StatusName(code), Message = message },
+    };
+
+    // INVALID_ARGUMENT, not InvalidArgument: the names grpc.health and grpcurl print.
+    private static string StatusName(StatusCode code) =>
+        string.Concat(code.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + c : c.ToString())).ToUpperInvariant();
+
+    private void EnsureReady()
+    {
+        if (!catalog.IsReady)
+            throw new RpcException(new Status(StatusCode.Unavailable, "models are still loading; wait until grpc.health.v1 reports SERVING"));
+    }
+
+    private LoadedModel FindModel(string name) =>
+        catalog.Find(name) ?? throw new RpcException(new Status(StatusCode.NotFound,
+            $"model '{name}' not found; served: {string.Join(", ", catalog.Models.Select(m => m.Name))}"));
+
+    /// <summary>Runs <paramref name="read"/>, turning bad input into INVALID_ARGUMENT for the whole call.</summary>
+    private static T Invalid<T>(Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (InvalidInputException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
+        }
+    }
+}
