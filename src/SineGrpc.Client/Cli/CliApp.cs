@@ -1,6 +1,7 @@
 using Grpc.Core;
 using SineGrpc.Client.Models;
 using SineGrpc.Client.Tracking;
+using Sine.V1;
 
 namespace SineGrpc.Client.Cli;
 
@@ -70,11 +71,16 @@ internal static class CliApp
             {
                 var options = TrackOptions.FromArguments(parsed);
                 server = options.Server;
-                return await new TrackCommand(options, stderr, stderrIsTerminal).RunAsync(cancellationToken);
+                using var channel = SineChannel.Open(server);
+                return await new TrackCommand(options, stderr, stderrIsTerminal).RunAsync(new Segmentation.SegmentationClient(channel), cancellationToken);
             }
-            var modelsOptions = ModelsOptions.FromArguments(parsed);
-            server = modelsOptions.Server;
-            return await new ModelsCommand(modelsOptions, stdout).RunAsync(cancellationToken);
+            else
+            {
+                var options = ModelsOptions.FromArguments(parsed);
+                server = options.Server;
+                using var channel = SineChannel.Open(server);
+                return await new ModelsCommand(options, stdout).RunAsync(new Segmentation.SegmentationClient(channel), cancellationToken);
+            }
         }
         catch (UsageException ex)
         {

@@ -9,10 +9,8 @@ internal sealed class ModelsCommand(ModelsOptions options, TextWriter stdout)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
-    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    public async Task<int> RunAsync(Segmentation.SegmentationClient client, CancellationToken cancellationToken)
     {
-        using var channel = SineChannel.Open(options.Server);
-        var client = new Segmentation.SegmentationClient(channel);
         var reply = await client.ListModelsAsync(new ListModelsRequest(), deadline: DateTime.UtcNow + Timeout, cancellationToken: cancellationToken);
 
         if (reply.Models.Count == 0)

@@ -7,14 +7,12 @@ namespace SineGrpc.Client.Tracking;
 /// <summary><c>sine track</c>: streams a video to the server and writes the masks it returns.</summary>
 internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool stderrIsTerminal)
 {
-    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    public async Task<int> RunAsync(Segmentation.SegmentationClient client, CancellationToken cancellationToken)
     {
         var prompts = PromptPlan.Create(options.Mask, options.PromptsFolder);
         using var source = FrameSources.Open(options.Input, options.MaxFrames);
         Directory.CreateDirectory(options.Output);
 
-        using var channel = SineChannel.Open(options.Server);
-        var client = new Segmentation.SegmentationClient(channel);
         using var overlay = options.Overlay is null ? null : new OverlayWriter(options.Overlay, source.FramesPerSecond ?? 24);
 
         var stats = new TrackStats();
@@ -33,14 +31,16 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
             new TrackOutput(options.Output, overlay, stats, progress),
             keepImages: overlay is not null);
 
+        var finished = false;
         try
         {
             await stream.RunAsync(source.ReadFrames(), cancellationToken);
+            finished = true;
         }
         finally
         {
             // Also on failure: how far it got is useful.
-            progress.WriteLine(stats.FormatSummary(progress.Elapsed));
+            progress.WriteLine(stats.FormatSummary(progress.Elapsed, finished));
         }
 
         foreach (var unused in prompts.UnusedPromptFiles())

@@ -30,7 +30,7 @@ internal sealed class TrackStats
         }
     }
 
-    public string FormatSummary(TimeSpan elapsed)
+    public string FormatSummary(TimeSpan elapsed, bool finished)
     {
         var seconds = elapsed.TotalSeconds;
         var fps = seconds > 0 ? Frames / seconds : 0;
@@ -38,6 +38,6 @@ internal sealed class TrackStats
             ? string.Create(CultureInfo.InvariantCulture, $"mean server total {ms:F1} ms/frame")
             : "no server timings";
         var errors = FrameErrors == 1 ? "1 frame failed" : $"{FrameErrors} frames failed";
-        return string.Create(CultureInfo.InvariantCulture, $"Done: {Frames} frames in {seconds:F1} s, {fps:F1} fps, {server}, {errors}");
+        return string.Create(CultureInfo.InvariantCulture, $"{(finished ? "Done" : "Stopped")}: {Frames} frames in {seconds:F1} s, {fps:F1} fps, {server}, {errors}");
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 
 namespace SineGrpc.Engine.Masks;
 
@@ -125,25 +126,69 @@ public static class CocoRle
         if (sum != (ulong)pixels)
             throw new InvalidInputException($"RLE counts sum to {sum} but the mask is {height}x{width} = {pixels} pixels");
 
-        // Runs are column-major: fill them into a column-major scratch with Span.Fill
-        // (fast for long runs), then transpose into the row-major destination.
-        var columnMajor = ArrayPool<byte>.Shared.Rent((int)pixels);
+        // The inverse of the encoder's transitions: the top row is the state at the top of
+        // each column (the parity of all transitions up to there), and every other row is the
+        // row above with the pixels toggled where their column changes state at that row.
+        var transitions = ArrayPool<int>.Shared.Rent(counts.Length + 1);
+        var toggles = ArrayPool<int>.Shared.Rent(counts.Length + 1);
+        var rowStart = ArrayPool<int>.Shared.Rent(height + 1);
         try
         {
-            var cm = columnMajor.AsSpan(0, (int)pixels);
-            int position = 0;
-            byte value = 0;
+            // A run boundary inside the mask is a transition; a zero-length run gives two at the
+            // same place, which cancel out as they should.
+            int n = 0;
+            long position = 0;
             foreach (var count in counts)
             {
-                cm.Slice(position, (int)count).Fill(value);
-                position += (int)count;
-                value ^= 1;
+                position += count;
+                if (position < pixels)
+                    transitions[n++] = (int)position;
             }
-            Transpose(cm, rows: width, cols: height, destination);
+
+            var top = destination[..width];
+            byte value = 0;
+            for (int x = 0, k = 0; x < width; x++)
+            {
+                int columnTop = x * height;
+                while (k < n && transitions[k] <= columnTop)
+                {
+                    value ^= 1;
+                    k++;
+                }
+                top[x] = value;
+            }
+
+            // Counting sort by row of the transitions below the top row (top ones are done).
+            var starts = rowStart.AsSpan(0, height + 1);
+            starts.Clear();
+            foreach (var t in transitions.AsSpan(0, n))
+            {
+                int y = t % height;
+                if (y != 0)
+                    starts[y + 1]++;
+            }
+            for (int y = 1; y <= height; y++)
+                starts[y] += starts[y - 1];
+            foreach (var t in transitions.AsSpan(0, n))
+            {
+                int y = t % height;
+                if (y != 0)
+                    toggles[starts[y]++] = t / height;
+            }
+            // After the fill, row y's toggles end at starts[y] and begin at starts[y - 1].
+            for (int y = 1; y < height; y++)
+            {
+                var row = destination.Slice(y * width, width);
+                destination.Slice((y - 1) * width, width).CopyTo(row);
+                foreach (var x in toggles.AsSpan(starts[y - 1], starts[y] - starts[y - 1]))
+                    row[x] ^= 1;
+            }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(columnMajor);
+            ArrayPool<int>.Shared.Return(transitions);
+            ArrayPool<int>.Shared.Return(toggles);
+            ArrayPool<int>.Shared.Return(rowStart);
         }
     }
 
@@ -169,73 +214,142 @@ public static class CocoRle
             return;
         }
 
-        // Transpose once so that runs are contiguous: then each run end is a vectorised
-        // IndexOf search instead of a strided walk down every column.
-        var columnMajor = ArrayPool<byte>.Shared.Rent((int)pixels);
+        // Runs are the gaps between transitions, so find those and emit their distances:
+        // no column-major copy of the mask is needed.
+        var transitions = new PooledList<int>(64);
         try
         {
-            var cm = columnMajor.AsSpan(0, (int)pixels);
-            Transpose(mask, rows: height, cols: width, cm);
-            int position = 0;
-            bool inObject = false;
-            while (position < cm.Length)
+            FindTransitions(mask, height, width, ref transitions);
+            int last = 0;
+            foreach (var position in transitions.AsSpan())
             {
-                var rest = cm[position..];
-                int run = inObject ? rest.IndexOf((byte)0) : rest.IndexOfAnyExcept((byte)0);
-                if (run < 0)
-                    run = rest.Length;
-                sink.Add((uint)run);
-                position += run;
-                inObject = !inObject;
+                sink.Add((uint)(position - last));
+                last = position;
+            }
+            sink.Add((uint)(pixels - last));
+        }
+        finally
+        {
+            transitions.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Appends to <paramref name="result"/>, ascending, the column-major index (x*height + y) of
+    /// every pixel whose state (object or not) differs from the pixel before it in column-major
+    /// order; the first pixel is compared with background.
+    /// </summary>
+    private static void FindTransitions(ReadOnlySpan<byte> mask, int height, int width, ref PooledList<int> result)
+    {
+        // A pixel differs from its column-major predecessor exactly when it differs from the
+        // pixel above it, except at the top of a column, whose predecessor is the bottom of the
+        // previous column. Comparing whole rows is contiguous and vectorised; the few changes
+        // found (in row order) are then counting-sorted by column, which keeps y ascending.
+        var found = new PooledList<int>(64); // row-major indices y*width + x
+        var columnStart = ArrayPool<int>.Shared.Rent(width + 1);
+        try
+        {
+            var top = mask[..width];
+            var bottom = mask.Slice((height - 1) * width, width);
+            for (int x = 0; x < width; x++)
+            {
+                bool previous = x > 0 && bottom[x - 1] != 0;
+                if ((top[x] != 0) != previous)
+                    found.Add(x);
+            }
+            for (int y = 1; y < height; y++)
+                FindChanges(mask.Slice((y - 1) * width, width), mask.Slice(y * width, width), y * width, ref found);
+
+            var starts = columnStart.AsSpan(0, width + 1);
+            starts.Clear();
+            foreach (var index in found.AsSpan())
+                starts[index % width + 1]++;
+            for (int x = 1; x <= width; x++)
+                starts[x] += starts[x - 1];
+            var output = result.Append(found.Count);
+            foreach (var index in found.AsSpan())
+            {
+                int x = index % width;
+                output[starts[x]++] = x * height + index / width;
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(columnMajor);
+            found.Dispose();
+            ArrayPool<int>.Shared.Return(columnStart);
         }
     }
 
-    /// <summary>Writes the transpose of a rows x cols row-major matrix (so cols x rows) to <paramref name="destination"/>.</summary>
-    private static void Transpose(ReadOnlySpan<byte> source, int rows, int cols, Span<byte> destination)
+    /// <summary>Adds rowOffset + x for every x where one of the rows is zero and the other is not.</summary>
+    private static void FindChanges(ReadOnlySpan<byte> above, ReadOnlySpan<byte> row, int rowOffset, ref PooledList<int> found)
     {
-        // Square tiles keep both the reads and the strided writes within a few cache lines.
-        const int Tile = 32;
-        for (int r0 = 0; r0 < rows; r0 += Tile)
+        int x = 0;
+        if (Vector.IsHardwareAccelerated)
         {
-            int r1 = Math.Min(r0 + Tile, rows);
-            for (int c0 = 0; c0 < cols; c0 += Tile)
+            // Most blocks of a mask are identical to the block above: skip them a vector at a time.
+            for (; x <= row.Length - Vector<byte>.Count; x += Vector<byte>.Count)
             {
-                int c1 = Math.Min(c0 + Tile, cols);
-                for (int r = r0; r < r1; r++)
+                var aboveZero = Vector.Equals(new Vector<byte>(above[x..]), Vector<byte>.Zero);
+                var rowZero = Vector.Equals(new Vector<byte>(row[x..]), Vector<byte>.Zero);
+                if (aboveZero == rowZero)
+                    continue;
+                for (int j = x; j < x + Vector<byte>.Count; j++)
                 {
-                    var row = source.Slice(r * cols, cols);
-                    for (int c = c0; c < c1; c++)
-                        destination[c * rows + r] = row[c];
+                    if ((row[j] != 0) != (above[j] != 0))
+                        found.Add(rowOffset + j);
                 }
             }
+        }
+        for (; x < row.Length; x++)
+        {
+            if ((row[x] != 0) != (above[x] != 0))
+                found.Add(rowOffset + x);
+        }
+    }
+
+    /// <summary>A growable list on pooled arrays: Dispose returns the array.</summary>
+    private struct PooledList<T>(int initialCapacity) : IDisposable
+    {
+        private T[] _items = ArrayPool<T>.Shared.Rent(initialCapacity);
+
+        public int Count { get; private set; }
+
+        public void Add(T item)
+        {
+            if (Count == _items.Length)
+                _items = Grow(_items, Count, Count + 1);
+            _items[Count++] = item;
+        }
+
+        /// <summary>Extends the list by <paramref name="count"/> items and returns them to be written.</summary>
+        public Span<T> Append(int count)
+        {
+            if (_items.Length - Count < count)
+                _items = Grow(_items, Count, Count + count);
+            Count += count;
+            return _items.AsSpan(Count - count, count);
+        }
+
+        public readonly Span<T> AsSpan() => _items.AsSpan(0, Count);
+
+        public void Dispose()
+        {
+            ArrayPool<T>.Shared.Return(_items);
+            _items = [];
+            Count = 0;
         }
     }
 
     /// <summary>Collects counts into a pooled, growing buffer.</summary>
     private struct CountsCollector(int initialCapacity) : IRunSink, IDisposable
     {
-        private uint[] _buffer = ArrayPool<uint>.Shared.Rent(initialCapacity);
-        private int _length;
+        private PooledList<uint> _counts = new(initialCapacity);
 
-        public void Add(uint count)
-        {
-            if (_length == _buffer.Length)
-                _buffer = Grow(_buffer, _length);
-            _buffer[_length++] = count;
-        }
+        public void Add(uint count) => _counts.Add(count);
 
-        public readonly uint[] ToArray() => _buffer.AsSpan(0, _length).ToArray();
+        public readonly uint[] ToArray() => _counts.AsSpan().ToArray();
 
-        public void Dispose()
-        {
-            ArrayPool<uint>.Shared.Return(_buffer);
-            _buffer = [];
-        }
+        public void Dispose() => _counts.Dispose();
     }
 
     /// <summary>Writes counts as the compressed string, one count at a time (rleToString).</summary>
@@ -258,7 +372,7 @@ public static class CocoRle
             _index++;
 
             if (_chars.Length - _length < MaxGroupsPerCount)
-                _chars = Grow(_chars, _length);
+                _chars = Grow(_chars, _length, _length + MaxGroupsPerCount);
             bool more = true;
             while (more)
             {
@@ -281,9 +395,9 @@ public static class CocoRle
         }
     }
 
-    private static T[] Grow<T>(T[] buffer, int used)
+    private static T[] Grow<T>(T[] buffer, int used, int needed)
     {
-        var bigger = ArrayPool<T>.Shared.Rent(Math.Max(buffer.Length * 2, 16));
+        var bigger = ArrayPool<T>.Shared.Rent(Math.Max(Math.Max(buffer.Length * 2, 16), needed));
         buffer.AsSpan(0, used).CopyTo(bigger);
         ArrayPool<T>.Shared.Return(buffer);
         return bigger;

@@ -12,7 +12,9 @@ namespace SineGrpc.Engine.Sessions;
 public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<SessionFactory> logger)
 {
     private readonly EngineOptions _options = options.Value;
-    private int _cudaFailureLogged;
+    // Once CUDA has failed to load it will not load for the next component either:
+    // remember, so the log says it once and later sessions go straight to CPU.
+    private volatile bool _cudaUnavailable;
 
     public OnnxComponent Create(string name, string modelPath)
     {
@@ -20,7 +22,7 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
         if (device is not ("auto" or "cuda" or "cpu"))
             throw new InvalidOperationException($"Engine:Device must be auto, cuda or cpu, not '{_options.Device}'");
 
-        if (device != "cpu")
+        if (device == "cuda" || (device == "auto" && !_cudaUnavailable))
         {
             SessionOptions? cudaOptions = null;
             try
@@ -32,8 +34,8 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
             }
             catch (OnnxRuntimeException e) when (device == "auto")
             {
-                if (Interlocked.Exchange(ref _cudaFailureLogged, 1) == 0)
-                    logger.LogWarning("CUDA execution provider unavailable, running on CPU: {Reason}", FirstLine(e.Message));
+                _cudaUnavailable = true;
+                logger.LogWarning("CUDA execution provider unavailable, running on CPU: {Reason}", FirstLine(e.Message));
             }
             finally
             {

@@ -111,6 +111,8 @@ public class CocoRleTests
 
     [Theory]
     [InlineData(1, 1, 0.5)]
+    [InlineData(1, 17, 0.5)]
+    [InlineData(17, 1, 0.5)]
     [InlineData(7, 13, 0.5)]
     [InlineData(64, 33, 0.05)]
     [InlineData(480, 854, 0.5)]

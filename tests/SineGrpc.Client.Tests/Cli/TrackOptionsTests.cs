@@ -1,0 +1,75 @@
+using SineGrpc.Client.Cli;
+using SineGrpc.Client.Tests.Support;
+
+namespace SineGrpc.Client.Tests.Cli;
+
+public sealed class TrackOptionsTests : IDisposable
+{
+    private readonly TempFolder _temp = new();
+    private readonly string _frames;
+    private readonly string _mask;
+
+    public TrackOptionsTests()
+    {
+        _frames = Path.Combine(_temp.Path, "frames");
+        Directory.CreateDirectory(_frames);
+        _mask = _temp.Touch("mask.png");
+    }
+
+    public void Dispose() => _temp.Dispose();
+
+    private TrackOptions Parse(params string[] extra) =>
+        TrackOptions.FromArguments(ArgumentParser.Parse(TrackOptions.Command, ["--input", _frames, "--output", _temp.File("out"), .. extra]));
+
+    [Fact]
+    public void Defaults()
+    {
+        var options = Parse("--mask", _mask);
+
+        Assert.Equal(new Uri("http://localhost:5000"), options.Server);
+        Assert.Equal(FrameEncoding.Jpeg, options.Encoding);
+        Assert.Equal(90, options.JpegQuality);
+        Assert.Null(options.MaxFrames);
+        Assert.Null(options.Model);
+        Assert.Null(options.Overlay);
+    }
+
+    [Fact]
+    public void Reads_every_option()
+    {
+        var options = Parse("--prompts", _temp.Path, "--overlay", _temp.File("o.mp4"), "--server", "https://gpu-box:7000",
+            "--model", "sine-large", "--max-frames", "12", "--encoding", "raw", "--jpeg-quality", "75");
+
+        Assert.Equal(_temp.Path, options.PromptsFolder);
+        Assert.Equal(new Uri("https://gpu-box:7000"), options.Server);
+        Assert.Equal("sine-large", options.Model);
+        Assert.Equal(12, options.MaxFrames);
+        Assert.Equal(FrameEncoding.Raw, options.Encoding);
+        Assert.Equal(75, options.JpegQuality);
+    }
+
+    [Theory]
+    [InlineData(new string[0], "--mask <png>")]
+    [InlineData(new[] { "--mask", "/no/such/mask.png" }, "--mask: no such file")]
+    [InlineData(new[] { "--prompts", "/no/such/folder" }, "--prompts: no such folder")]
+    [InlineData(new[] { "--mask", "MASK", "--encoding", "bmp" }, "--encoding must be jpeg, png or raw")]
+    [InlineData(new[] { "--mask", "MASK", "--max-frames", "0" }, "--max-frames must be a whole number")]
+    [InlineData(new[] { "--mask", "MASK", "--jpeg-quality", "101" }, "--jpeg-quality must be a whole number from 1 to 100")]
+    [InlineData(new[] { "--mask", "MASK", "--server", "localhost:5000" }, "--server must be an http:// or https:// address")]
+    public void Rejects_bad_options(string[] extra, string message)
+    {
+        var argv = extra.Select(a => a == "MASK" ? _mask : a).ToArray();
+
+        var ex = Assert.Throws<UsageException>(() => Parse(argv));
+        Assert.Contains(message, ex.Message);
+    }
+
+    [Fact]
+    public void Rejects_a_missing_input()
+    {
+        var args = ArgumentParser.Parse(TrackOptions.Command, ["--input", "/no/such/video.mp4", "--output", "o", "--mask", _mask]);
+
+        var ex = Assert.Throws<UsageException>(() => TrackOptions.FromArguments(args));
+        Assert.Contains("--input: no such file or folder", ex.Message);
+    }
+}

@@ -1,0 +1,49 @@
+using SineGrpc.Client.Models;
+using Sine.V1;
+
+namespace SineGrpc.Client.Tests.Models;
+
+public class ModelsFormatTests
+{
+    [Fact]
+    public void Table_columns_line_up()
+    {
+        var text = TextTable.Format(["A", "LONGER"], [["wide cell", "x"], ["y", "z"]]);
+
+        Assert.Equal(
+            "A          LONGER\n" +
+            "wide cell  x\n" +
+            "y          z\n",
+            text.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void Lists_models_and_marks_the_default()
+    {
+        var reply = new ListModelsResponse
+        {
+            DefaultModel = "sine",
+            Models =
+            {
+                new ModelInfo
+                {
+                    Name = "sine", Version = "1.0", MemoryKind = "tokens", InputSize = 896, PadSize = 896, FeatureStride = 14,
+                    FeatureChannels = 1024, InstanceSource = "model", MaxMemoryCapacity = 32, ExecutionProvider = "CUDA",
+                    License = "Apache-2.0", Description = "SINE in-context segmentation",
+                    DefaultMemory = new MemoryOptions { Capacity = 6, FixFirstFrame = true, Decay = DecayType.Linear, DecayRatio = 20 },
+                },
+                new ModelInfo { Name = "xmem", Version = "2", MemoryKind = "dense", ExecutionProvider = "CPU" },
+            },
+        };
+
+        var lines = ModelsCommand.Format(reply).ReplaceLineEndings("\n").Split('\n');
+
+        Assert.StartsWith("NAME", lines[0]);
+        Assert.StartsWith("sine *", lines[1]);
+        Assert.Contains("CUDA", lines[1]);
+        Assert.StartsWith("xmem", lines[2]);
+        Assert.Equal("* default model", lines[3]);
+        Assert.Contains("sine: SINE in-context segmentation", lines);
+        Assert.Contains("  default memory: 6 entries, first frame kept, linear decay over 20 frames", lines);
+    }
+}

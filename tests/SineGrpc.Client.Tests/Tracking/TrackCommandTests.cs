@@ -1,0 +1,286 @@
+using Grpc.Core;
+using OpenCvSharp;
+using SineGrpc.Client.Cli;
+using SineGrpc.Client.Masks;
+using SineGrpc.Client.Png;
+using SineGrpc.Client.Tests.Support;
+using SineGrpc.Client.Tracking;
+using Sine.V1;
+
+namespace SineGrpc.Client.Tests.Tracking;
+
+/// <summary>The whole track command against an in-memory fake server, on synthetic frames.</summary>
+public sealed class TrackCommandTests : IDisposable
+{
+    private const int Width = 64, Height = 48;
+    private readonly TempFolder _temp = new();
+    private readonly StringWriter _stderr = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    private string Frames(int count, string extension = ".jpg")
+    {
+        var folder = Path.Combine(_temp.Path, "frames");
+        Directory.CreateDirectory(folder);
+        for (var i = 0; i < count; i++)
+        {
+            using var image = new Mat(Height, Width, MatType.CV_8UC3, new Scalar(i * 10 % 255, 100, 200));
+            Cv2.ImWrite(Path.Combine(folder, $"{i:D5}{extension}"), image);
+        }
+        return folder;
+    }
+
+    private string BinaryMask()
+    {
+        var pixels = new byte[Width * Height];
+        Array.Fill(pixels, (byte)255, 0, Width * 4);
+        using var image = Mat.FromPixelData(Height, Width, MatType.CV_8UC1, pixels);
+        var path = _temp.File("mask.png");
+        Cv2.ImWrite(path, image);
+        return path;
+    }
+
+    private TrackOptions Options(string input, string? mask, string? prompts = null) => new()
+    {
+        Input = input,
+        Mask = mask,
+        PromptsFolder = prompts,
+        Output = _temp.File("out"),
+        Server = new Uri("http://localhost:5000"),
+    };
+
+    private Task<int> Run(TrackOptions options, FakeTracker tracker) =>
+        new TrackCommand(options, _stderr, stderrIsTerminal: false).RunAsync(new FakeSegmentationClient(tracker.Handle), CancellationToken.None);
+
+    private byte[] OutputIndices(string name)
+    {
+        var decoded = DecodedPalettePng.Decode(File.ReadAllBytes(Path.Combine(_temp.File("out"), name + ".png")));
+        Assert.Equal((Width, Height, 3), (decoded.Width, decoded.Height, decoded.ColourType));
+        return decoded.Indices;
+    }
+
+    [Fact]
+    public async Task Writes_one_index_mask_per_frame()
+    {
+        var tracker = new FakeTracker();
+
+        var exitCode = await Run(Options(Frames(12), BinaryMask()), tracker);
+
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Equal(12, tracker.Frames.Count);
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => (ulong)i), tracker.Frames.Select(f => f.FrameIndex));
+        // Object 1 (the 0/255 mask sent as object 1) is rows 10..29.
+        var expected = FakeTracker.Band(Width, Height, 1);
+        for (var i = 0; i < 12; i++)
+        {
+            Assert.Equal(expected, OutputIndices($"{i:D5}"));
+        }
+        Assert.Contains("Done: 12 frames", _stderr.ToString());
+        Assert.Contains("mean server total 5.0 ms/frame", _stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Sends_start_first_prompts_on_the_first_frame_and_jpeg_files_unchanged()
+    {
+        var tracker = new FakeTracker();
+        var frames = Frames(3);
+
+        await Run(Options(frames, BinaryMask()) with { Model = "sine-small" }, tracker);
+
+        Assert.Equal("sine-small", tracker.Start!.Model);
+        Assert.Null(tracker.Start.Memory);
+        Assert.Equal(1u, tracker.Frames[0].Prompts.Single().ObjectId);
+        Assert.Empty(tracker.Frames[1].Prompts);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(frames, "00001.jpg")), tracker.Frames[1].Image.Encoded.ToByteArray());
+    }
+
+    [Theory]
+    [InlineData("Png", ".jpg")]
+    [InlineData("Jpeg", ".png")]
+    [InlineData("Raw", ".png")]
+    public async Task Reencodes_frames_into_the_chosen_encoding(string encodingName, string extension)
+    {
+        // The enum is internal, and xunit test methods must be public: hence the name.
+        var encoding = Enum.Parse<FrameEncoding>(encodingName);
+        var tracker = new FakeTracker();
+
+        await Run(Options(Frames(2, extension), BinaryMask()) with { Encoding = encoding }, tracker);
+
+        var image = tracker.Frames[0].Image;
+        switch (encoding)
+        {
+            case FrameEncoding.Raw:
+                Assert.Equal((Width, Height, Width * 3, PixelFormat.Bgr24), ((int)image.Raw.Width, (int)image.Raw.Height, (int)image.Raw.Stride, image.Raw.Format));
+                Assert.Equal(Width * Height * 3, image.Raw.Data.Length);
+                break;
+            case FrameEncoding.Png:
+                Assert.Equal(PngColourType.Rgb, PngHeader.Read(image.Encoded.Span).ColourType);
+                break;
+            default:
+                Assert.Equal([0xFF, 0xD8], image.Encoded.Span[..2].ToArray());
+                break;
+        }
+    }
+
+    [Fact]
+    public async Task Overlapping_objects_go_to_the_higher_score()
+    {
+        // Prompts on frames 0 and 2 add objects 1 (a 0/255 mask) and 2 (an index mask, which the fake
+        // gives the next id); bands 10..29 and 20..39 overlap on 20..29, where object 1 (score 1) beats
+        // object 2 (score 0.5).
+        var prompts = Path.Combine(_temp.Path, "prompts");
+        Directory.CreateDirectory(prompts);
+        File.Copy(BinaryMask(), Path.Combine(prompts, "00000.png"));
+        var indexMask = new byte[Width * Height];
+        Array.Fill(indexMask, (byte)2, Width * 30, Width);
+        File.WriteAllBytes(Path.Combine(prompts, "00002.png"), PalettePngWriter.Encode(Width, Height, indexMask, DavisPalette.Colors));
+        var tracker = new FakeTracker();
+
+        await Run(Options(Frames(4), mask: null, prompts), tracker);
+
+        Assert.Equal([1, 0, 1, 0], tracker.Frames.Select(f => f.Prompts.Count));
+        var indices = OutputIndices("00003");
+        Assert.Equal(1, indices[25 * Width]);
+        Assert.Equal(2, indices[35 * Width]);
+        Assert.Equal(0, indices[45 * Width]);
+    }
+
+    [Fact]
+    public async Task Keeps_at_most_8_frames_in_flight()
+    {
+        var tracker = new FakeTracker { HoldRepliesUntilQuiet = TimeSpan.FromMilliseconds(100) };
+
+        var exitCode = await Run(Options(Frames(20), BinaryMask()), tracker);
+
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Equal(20, tracker.Frames.Count);
+        Assert.Equal(TrackStream.MaxFramesInFlight, tracker.MaxOutstanding);
+    }
+
+    [Fact]
+    public async Task Frame_errors_are_reported_and_the_stream_goes_on()
+    {
+        var tracker = new FakeTracker { FailFrames = [3] };
+
+        var exitCode = await Run(Options(Frames(6), BinaryMask()), tracker);
+
+        Assert.Equal(ExitCodes.FrameErrors, exitCode);
+        Assert.Contains("frame 3 (00003) failed: INVALID_ARGUMENT (3): undecodable image", _stderr.ToString());
+        Assert.Contains("1 frame failed", _stderr.ToString());
+        Assert.False(File.Exists(Path.Combine(_temp.File("out"), "00003.png")));
+        Assert.True(File.Exists(Path.Combine(_temp.File("out"), "00005.png")));
+    }
+
+    [Fact]
+    public async Task Stream_error_from_the_server_is_thrown_with_its_status()
+    {
+        FakeTrackHandler refuse = async (requests, _, ct) =>
+        {
+            await requests.ReadAsync(ct);
+            throw new RpcException(new Status(StatusCode.NotFound, "unknown model 'nope'"));
+        };
+        var command = new TrackCommand(Options(Frames(30), BinaryMask()), _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => command.RunAsync(new FakeSegmentationClient(refuse), CancellationToken.None));
+
+        Assert.Equal(StatusCode.NotFound, ex.StatusCode);
+        Assert.Contains("Stopped: 0 frames", _stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Replies_out_of_order_are_a_protocol_error()
+    {
+        FakeTrackHandler wrongIndex = async (requests, replies, ct) =>
+        {
+            await requests.ReadAsync(ct);
+            await requests.ReadAsync(ct);
+            await replies.WriteAsync(new TrackResponse { FrameIndex = 7 }, ct);
+            await Task.Delay(Timeout.Infinite, ct);
+        };
+        var command = new TrackCommand(Options(Frames(3), BinaryMask()), _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<TrackProtocolException>(() => command.RunAsync(new FakeSegmentationClient(wrongIndex), CancellationToken.None));
+
+        Assert.Contains("frame 7 where frame 0 was due", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_stream_that_ends_early_is_a_protocol_error()
+    {
+        FakeTrackHandler quitter = async (requests, replies, ct) =>
+        {
+            await requests.ReadAsync(ct);
+            await requests.ReadAsync(ct);
+        };
+        var command = new TrackCommand(Options(Frames(3), BinaryMask()), _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<TrackProtocolException>(() => command.RunAsync(new FakeSegmentationClient(quitter), CancellationToken.None));
+
+        Assert.Contains("before answering every frame", ex.Message);
+    }
+
+    [Fact]
+    public async Task Cancellation_stops_the_stream()
+    {
+        FakeTrackHandler silent = (_, _, ct) => Task.Delay(Timeout.Infinite, ct);
+        using var cancellation = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        var command = new TrackCommand(Options(Frames(30), BinaryMask()), _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => command.RunAsync(new FakeSegmentationClient(silent), cancellation.Token));
+
+        Assert.True(ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled }, ex.ToString());
+    }
+
+    [Fact]
+    public async Task Reads_a_video_and_writes_an_overlay()
+    {
+        var video = _temp.File("clip.mp4");
+        using (var writer = new VideoWriter(video, FourCC.FromString("mp4v"), 10, new Size(Width, Height)))
+        {
+            Assert.True(writer.IsOpened());
+            for (var i = 0; i < 5; i++)
+            {
+                using var image = new Mat(Height, Width, MatType.CV_8UC3, new Scalar(40 * i, 128, 255 - 40 * i));
+                writer.Write(image);
+            }
+        }
+        var overlay = _temp.File("preview/overlay.mp4");
+        var tracker = new FakeTracker();
+
+        var exitCode = await Run(Options(video, BinaryMask()) with { Overlay = overlay, MaxFrames = 4 }, tracker);
+
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Equal(["00000", "00001", "00002", "00003"], Directory.GetFiles(_temp.File("out")).Select(Path.GetFileNameWithoutExtension).Order());
+        using var capture = new VideoCapture(overlay);
+        Assert.True(capture.IsOpened());
+        Assert.Equal(4, capture.FrameCount);
+        Assert.Equal(10, capture.Fps, precision: 1);
+    }
+
+    [Fact]
+    public async Task Warns_about_prompts_that_match_no_frame()
+    {
+        var prompts = Path.Combine(_temp.Path, "prompts");
+        Directory.CreateDirectory(prompts);
+        File.Copy(BinaryMask(), Path.Combine(prompts, "00000.png"));
+        File.Copy(BinaryMask(), Path.Combine(prompts, "frame-99.png"));
+
+        await Run(Options(Frames(2), mask: null, prompts), new FakeTracker());
+
+        Assert.Contains("prompt " + Path.Combine(prompts, "frame-99.png") + " matches no frame", _stderr.ToString());
+    }
+
+    [Fact]
+    public async Task The_same_file_as_mask_and_prompt_is_sent_once()
+    {
+        var prompts = Path.Combine(_temp.Path, "prompts");
+        Directory.CreateDirectory(prompts);
+        var mask = Path.Combine(prompts, "00000.png");
+        File.Copy(BinaryMask(), mask);
+        var tracker = new FakeTracker();
+
+        await Run(Options(Frames(2), mask, prompts), tracker);
+
+        Assert.Single(tracker.Frames[0].Prompts);
+    }
+}

@@ -1,0 +1,238 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+using Onnx;
+using SineGrpc.Engine.Models;
+using SineGrpc.Engine.Models.Embedded;
+
+namespace SineGrpc.Engine.Tests.Embedded;
+
+/// <summary>Builds the embedded bundle once for all tests of the class.</summary>
+public sealed class EmbeddedBundleFixture : IDisposable
+{
+    public string CacheRoot { get; } = Path.Combine(Path.GetTempPath(), "sinegrpc-embedded-" + Guid.NewGuid().ToString("N"));
+    public string Folder { get; }
+
+    public EmbeddedBundleFixture() => Folder = EmbeddedModel.EnsureBuilt(CacheRoot, NullLogger.Instance);
+
+    public void Dispose() => Directory.Delete(CacheRoot, recursive: true);
+}
+
+public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFixture<EmbeddedBundleFixture>, IDisposable
+{
+    private readonly List<string> _scratch = [];
+
+    public void Dispose()
+    {
+        foreach (var folder in _scratch)
+            Directory.Delete(folder, recursive: true);
+    }
+
+    [Fact]
+    public void Manifest_DescribesADenseBgrModelAtStride16()
+    {
+        var manifest = ModelManifest.Read(Path.Combine(bundle.Folder, "model.json"));
+
+        Assert.Equal(EmbeddedModel.Name, manifest.Name);
+        Assert.Equal(MemoryKinds.Dense, manifest.MemoryKind);
+        Assert.Equal("bgr", manifest.ChannelOrder);
+        Assert.Equal(1f, manifest.PixelScale);
+        Assert.Equal(103.06f, manifest.Mean[0], 0.01f);
+        Assert.Equal(115.90f, manifest.Mean[1], 0.01f);
+        Assert.Equal(123.15f, manifest.Mean[2], 0.01f);
+        Assert.Equal(new[] { 1f, 1f, 1f }, manifest.Std);
+        Assert.Equal((256, 16, 16), (manifest.FeatureChannels, manifest.FeatureStride, manifest.MaskStride));
+        Assert.Equal((864, 0), (manifest.InputSize, manifest.PadSize));
+        Assert.Contains("top-10", manifest.Description);
+        Assert.True(File.Exists(Path.Combine(bundle.Folder, manifest.Files.Encoder)));
+        Assert.True(File.Exists(Path.Combine(bundle.Folder, manifest.Files.Decoder)));
+    }
+
+    [Theory]
+    [InlineData(1, 64, 96)]
+    [InlineData(1, 160, 128)]
+    [InlineData(2, 64, 64)]
+    public void Encoder_RunsAtAnySize_GivingLayer3FeaturesAtStride16(int batch, int height, int width)
+    {
+        using var session = new InferenceSession(Path.Combine(bundle.Folder, "encoder.onnx"));
+        var random = new Random(7);
+        var image = Enumerable.Range(0, batch * 3 * height * width).Select(_ => (float)(random.NextDouble() * 200 - 100)).ToArray();
+
+        var features = Ort.Run(session, ("image", image, [batch, 3, height, width]))["features"];
+
+        Assert.Equal(new long[] { batch, 256, height / 16, width / 16 }, features.Shape);
+        Assert.All(features.Data, v => Assert.True(v >= 0 && float.IsFinite(v))); // layer3 ends in a ReLU
+        Assert.Contains(features.Data, v => v > 0);
+    }
+
+    [Fact]
+    public void Decoder_MemoryFrameEqualToTheTarget_GivesBackItsLabels()
+    {
+        const int channels = 64, height = 5, width = 7, labelCount = 3; // 64 random dims: other cells stay far below cosine 1
+        var random = new Random(3);
+        var target = Gaussian(random, channels * height * width);
+        var labels = SoftLabels(random, labelCount, height * width);
+        // A second memory frame of unrelated features must not disturb the match.
+        var memoryFeatures = target.Concat(Gaussian(random, channels * height * width)).ToArray();
+        var memoryLabels = labels.Concat(SoftLabels(random, labelCount, height * width)).ToArray();
+
+        var result = RunDecoder(Path.Combine(bundle.Folder, "decoder.onnx"),
+            target, [1, channels, height, width], memoryFeatures, memoryLabels, memoryCount: 2, labelCount);
+
+        Assert.Equal(new long[] { 1, labelCount, height, width }, result.Shape);
+        for (int i = 0; i < labels.Length; i++)
+            Assert.Equal(labels[i], result.Data[i], 1e-3f);
+    }
+
+    [Theory]
+    [InlineData(19, 0f)] // 19 cells away: outside the radius of 12, so the match is not seen
+    [InlineData(5, 1f)]  // 5 cells away: inside, so it carries its label over
+    public void Decoder_OnlySeesMemoryCellsWithinTheRadius(int matchColumn, float expectedObject)
+    {
+        // One row of 20 cells. Target cell 0 has feature a; in the memory frame only the
+        // cell at matchColumn has a (and is the object), every other cell is orthogonal
+        // to a and background.
+        const int channels = 4, width = 20;
+        var target = new float[channels * width];
+        var memory = new float[channels * width];
+        var labels = new float[2 * width];
+        for (int x = 0; x < width; x++)
+        {
+            target[(x == 0 ? 0 : 1) * width + x] = 1f;
+            memory[(x == matchColumn ? 0 : 2) * width + x] = 1f;
+            labels[(x == matchColumn ? 1 : 0) * width + x] = 1f;
+        }
+
+        var result = RunDecoder(Path.Combine(bundle.Folder, "decoder.onnx"),
+            target, [1, channels, 1, width], memory, labels, memoryCount: 1, labelCount: 2);
+
+        Assert.Equal(expectedObject, result.Data[1 * width + 0], 1e-4f);
+        Assert.Equal(1f - expectedObject, result.Data[0 * width + 0], 1e-4f);
+    }
+
+    [Theory]
+    [InlineData(10)] // k is clamped in-graph to the 4 cells the memory has
+    [InlineData(2)]
+    public void Decoder_MatchesAWorkedExample(int topK)
+    {
+        // h = w = 2, C = 2, one memory frame. Memory cells point at 0, 60, 90 and 180
+        // degrees with lengths 3, 2, 5, 1 (lengths must not matter): cosines with a
+        // target at 0 degrees are 1, 0.5, 0, -1. Cells 0 and 2 are the object.
+        const float temperature = 0.5f;
+        var folder = NewScratchFolder();
+        var decoderPath = Path.Combine(folder, "decoder.onnx");
+        LabelPropagationDecoder.Build(new LabelPropagationOptions(topK, temperature, Radius: 12)).WriteToFile(decoderPath);
+
+        float s = MathF.Sqrt(3) / 2;
+        float[] memoryFeatures = [3, 2 * 0.5f, 0, -1, /* channel 1: */ 0, 2 * s, 5, 0];
+        float[] memoryLabels = [0, 1, 0, 1, /* object: */ 1, 0, 1, 0];
+        // Target cell 0 at 0 degrees (length 2); cell 3 at 90 degrees; cells 1 and 2 at 0 degrees.
+        float[] target = [2, 1, 1, 0, /* channel 1: */ 0, 0, 0, 1];
+
+        var result = RunDecoder(decoderPath, target, [1, 2, 2, 2], memoryFeatures, memoryLabels, memoryCount: 1, labelCount: 2);
+
+        // Target cell 0: scores cos / T = 2, 1, 0, -2 for memory cells 0..3.
+        float e2 = MathF.Exp(2), e1 = MathF.Exp(1), e0 = 1, em2 = MathF.Exp(-2);
+        float expected0 = topK >= 4 ? (e2 + e0) / (e2 + e1 + e0 + em2) : e2 / (e2 + e1);
+        // Target cell 3 (90 degrees): cosines 0, 0.866, 1, 0 -> scores 0, 1.732, 2, 0; top-2 = cells 2 and 1.
+        float e173 = MathF.Exp(2 * s);
+        float expected3 = topK >= 4 ? (e0 + e2) / (e0 + e173 + e2 + e0) : e2 / (e2 + e173);
+
+        Assert.Equal(expected0, result.Data[4 + 0], 1e-5f);
+        Assert.Equal(1 - expected0, result.Data[0], 1e-5f);
+        Assert.Equal(expected3, result.Data[4 + 3], 1e-5f);
+        Assert.Equal(1 - expected3, result.Data[3], 1e-5f);
+    }
+
+    [Fact]
+    public void EnsureBuilt_Again_ReusesTheCachedBundle()
+    {
+        var before = Directory.GetFiles(bundle.Folder).ToDictionary(f => f, File.GetLastWriteTimeUtc);
+        var clock = Stopwatch.StartNew();
+
+        var folder = EmbeddedModel.EnsureBuilt(bundle.CacheRoot, NullLogger.Instance);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"cache hit took {clock.Elapsed}");
+        Assert.Equal(bundle.Folder, folder);
+        Assert.Equal(before, Directory.GetFiles(folder).ToDictionary(f => f, File.GetLastWriteTimeUtc));
+    }
+
+    [Fact]
+    public void EnsureBuilt_WithOtherOptions_RebuildsAndConcurrentCallersAgree()
+    {
+        var root = NewScratchFolder();
+        var options = new LabelPropagationOptions(TopK: 5, Temperature: 0.1f, Radius: 6);
+
+        var folders = Enumerable.Range(0, 4).AsParallel().WithDegreeOfParallelism(4)
+            .Select(_ => EmbeddedModel.EnsureBuilt(root, NullLogger.Instance, options)).ToArray();
+        Assert.Single(folders.Distinct());
+        Assert.Contains("top-5", ModelManifest.Read(Path.Combine(folders[0], "model.json")).Description);
+
+        var rebuilt = EmbeddedModel.EnsureBuilt(root, NullLogger.Instance);
+        Assert.Contains("top-10", ModelManifest.Read(Path.Combine(rebuilt, "model.json")).Description);
+        // Only the bundle and the lock file remain: no staging or retired folders.
+        Assert.Equal(new[] { EmbeddedModel.Name }, Directory.GetDirectories(root).Select(d => Path.GetFileName(d)));
+    }
+
+    private static (float[] Data, long[] Shape) RunDecoder(string path, float[] features, long[] featureShape,
+        float[] memoryFeatures, float[] memoryLabels, int memoryCount, int labelCount)
+    {
+        using var session = new InferenceSession(path);
+        long[] memoryShape = [memoryCount, featureShape[1], featureShape[2], featureShape[3]];
+        long[] labelShape = [memoryCount, labelCount, featureShape[2], featureShape[3]];
+        return Ort.Run(session,
+            ("features", features, featureShape),
+            ("memory_features", memoryFeatures, memoryShape),
+            ("memory_labels", memoryLabels, labelShape))["labels"];
+    }
+
+    /// <summary>Standard normal samples (Box-Muller): random directions in feature space.</summary>
+    private static float[] Gaussian(Random random, int count) =>
+        Enumerable.Range(0, count)
+            .Select(_ => (float)(Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble())))
+            .ToArray();
+
+    /// <summary>[L, cells] label maps that sum to 1 over L at every cell.</summary>
+    private static float[] SoftLabels(Random random, int labelCount, int cells)
+    {
+        var labels = Enumerable.Range(0, labelCount * cells).Select(_ => (float)random.NextDouble()).ToArray();
+        for (int cell = 0; cell < cells; cell++)
+        {
+            float sum = 0;
+            for (int l = 0; l < labelCount; l++) sum += labels[l * cells + cell];
+            for (int l = 0; l < labelCount; l++) labels[l * cells + cell] /= sum;
+        }
+        return labels;
+    }
+
+    private string NewScratchFolder()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "sinegrpc-embedded-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        _scratch.Add(folder);
+        return folder;
+    }
+}
+
+/// <summary>Runs a session on float tensors and copies every output back.</summary>
+file static class Ort
+{
+    public static Dictionary<string, (float[] Data, long[] Shape)> Run(InferenceSession session,
+        params (string Name, float[] Data, long[] Shape)[] inputs)
+    {
+        var values = inputs.Select(i => OrtValue.CreateTensorValueFromMemory(i.Data, i.Shape)).ToArray();
+        try
+        {
+            using var runOptions = new RunOptions();
+            using var outputs = session.Run(runOptions, inputs.Select(i => i.Name).ToArray(), values, session.OutputNames);
+            return session.OutputNames.Zip(outputs).ToDictionary(
+                pair => pair.First,
+                pair => (pair.Second.GetTensorDataAsSpan<float>().ToArray(), pair.Second.GetTensorTypeAndShape().Shape));
+        }
+        finally
+        {
+            foreach (var value in values)
+                value.Dispose();
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Sine.V1;
+using SineGrpc.Engine.Models;
+using SineGrpc.Server.Hosting;
+using SineGrpc.Engine.Tests.TestModels;
+
+namespace SineGrpc.Server.Tests;
+
+/// <summary>
+/// The real server, started in-process on a loopback port with small limits, serving
+/// the embedded model (built into a temporary cache) and a tiny tokens-kind bundle.
+/// </summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    public const int StreamLimit = 3;
+    public const long PixelLimit = 1_000_000;
+    public const string TokenModel = TokenTestBundle.Name;
+    private readonly string _root = Directory.CreateTempSubdirectory("sine-server-tests-").FullName;
+    private WebApplication? _app;
+
+    public GrpcChannel Channel { get; private set; } = null!;
+    public Segmentation.SegmentationClient Client { get; private set; } = null!;
+    public ModelCatalog Catalog => _app!.Services.GetRequiredService<ModelCatalog>();
+    public StreamSlots Slots => _app!.Services.GetRequiredService<StreamSlots>();
+
+    public async Task InitializeAsync()
+    {
+        var models = Path.Combine(_root, "models");
+        TokenTestBundle.Build(Path.Combine(models, TokenModel));
+        _app = ServerApp.Create([], new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
+            ["Kestrel:Endpoints:Grpc:Protocols"] = "Http2",
+            ["Engine:ModelsPath"] = models,
+            ["Engine:EmbeddedModelCache"] = Path.Combine(_root, "cache"),
+            ["Engine:Device"] = "cpu",
+            ["Limits:MaxConcurrentStreams"] = StreamLimit.ToString(),
+            ["Limits:MaxFramePixels"] = PixelLimit.ToString(),
+            ["Limits:MaxObjectsPerStream"] = "8",
+        });
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        Channel = GrpcChannel.ForAddress(address);
+        Client = new Segmentation.SegmentationClient(Channel);
+        await WaitUntilServing();
+    }
+
+    private async Task WaitUntilServing()
+    {
+        var health = new Health.HealthClient(Channel);
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (DateTime.UtcNow < deadline)
+        {
+            var reply = await health.CheckAsync(new HealthCheckRequest());
+            if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                return;
+            await Task.Delay(200);
+        }
+        throw new TimeoutException("the server did not report SERVING within 3 minutes");
+    }
+
+    public async Task DisposeAsync()
+    {
+        Channel.Dispose();
+        if (_app is not null)
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ServerCollection : ICollectionFixture<ServerFixture>
+{
+    public const string Name = "server";
+}

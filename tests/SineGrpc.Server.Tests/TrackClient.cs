@@ -1,0 +1,49 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Sine.V1;
+
+namespace SineGrpc.Server.Tests;
+
+/// <summary>Test helpers for driving Track streams and reading masks from replies.</summary>
+internal static class TrackClient
+{
+    public static TrackRequest Start(string model = "", MaskLayout layout = MaskLayout.Unspecified) => new()
+    {
+        Start = new TrackStart { Model = model, Output = new OutputOptions { Layout = layout } },
+    };
+
+    public static TrackRequest Frame(ulong index, byte[] jpeg, params Prompt[] prompts)
+    {
+        var frame = new TrackFrame { FrameIndex = index, Image = new Image { Encoded = ByteString.CopyFrom(jpeg) } };
+        frame.Prompts.AddRange(prompts);
+        return new TrackRequest { Frame = frame };
+    }
+
+    public static Prompt PngPrompt(uint objectId, byte[] png) => new() { ObjectId = objectId, Mask = new Mask { Png = ByteString.CopyFrom(png) } };
+
+    /// <summary>Sends every request, then reads every reply (one per frame).</summary>
+    public static async Task<List<TrackResponse>> RunAsync(Segmentation.SegmentationClient client, IEnumerable<TrackRequest> requests)
+    {
+        using var call = client.Track(deadline: DateTime.UtcNow.AddMinutes(5));
+        var replies = new List<TrackResponse>();
+        var reader = Task.Run(async () =>
+        {
+            await foreach (var reply in call.ResponseStream.ReadAllAsync())
+                replies.Add(reply);
+        });
+        foreach (var request in requests)
+            await call.RequestStream.WriteAsync(request);
+        await call.RequestStream.CompleteAsync();
+        await reader;
+        return replies;
+    }
+
+    /// <summary>Decodes an object's RLE mask to row-major bytes (1 = object).</summary>
+    public static byte[] Decode(ObjectMask mask)
+    {
+        var rle = mask.Mask.Rle;
+        var pixels = new byte[rle.Height * rle.Width];
+        Engine.Masks.CocoRle.Decode(rle.Counts, (int)rle.Height, (int)rle.Width, pixels);
+        return pixels;
+    }
+}

@@ -1,0 +1,224 @@
+using Grpc.Core;
+using Sine.V1;
+
+namespace SineGrpc.Server.Tests;
+
+[Collection(ServerCollection.Name)]
+public sealed class TrackTests(ServerFixture server)
+{
+    private const int Frames = 16;
+
+    [Theory]
+    [InlineData("")]                          // the embedded default (dense memory)
+    [InlineData(ServerFixture.TokenModel)]    // a tokens-kind (SINE-shaped) bundle
+    public async Task Tracks_a_moving_object_with_one_encoder_run_per_frame(string model)
+    {
+        using var video = new SyntheticVideo();
+        var requests = new List<TrackRequest> { TrackClient.Start(model) };
+        var truths = new List<byte[]>();
+        for (var t = 0; t < Frames; t++)
+        {
+            var (frame, truth) = video.Render(t);
+            using (frame)
+            {
+                truths.Add(truth);
+                requests.Add(t == 0
+                    ? TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)))
+                    : TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame)));
+            }
+        }
+        var encoder = server.Catalog.Find(model)!.Encoder;
+        var runsBefore = encoder.Runs;
+
+        var replies = await TrackClient.RunAsync(server.Client, requests);
+
+        Assert.Equal(Frames, encoder.Runs - runsBefore);
+        Assert.Equal(Enumerable.Range(0, Frames).Select(i => (ulong)i), replies.Select(r => r.FrameIndex));
+        var ious = new List<double>();
+        for (var t = 1; t < Frames; t++)
+        {
+            Assert.Null(replies[t].Error);
+            var obj = Assert.Single(replies[t].Objects);
+            Assert.Equal(1u, obj.ObjectId);
+            Assert.InRange(obj.Score, 0f, 1f);
+            ious.Add(SyntheticVideo.IoU(TrackClient.Decode(obj), truths[t], 1));
+        }
+        var meanIoU = ious.Average();
+        Assert.True(meanIoU >= 0.5, $"mean IoU {meanIoU:F3} on model '{model}' is below 0.5 (per frame: {string.Join(", ", ious.Select(i => i.ToString("F2")))})");
+    }
+
+    [Fact]
+    public async Task An_object_prompted_mid_stream_is_tracked_from_that_frame()
+    {
+        using var video = new SyntheticVideo();
+        const int secondFrom = 6;
+        var requests = new List<TrackRequest> { TrackClient.Start(layout: MaskLayout.Index) };
+        var truths = new List<byte[]>();
+        for (var t = 0; t < 12; t++)
+        {
+            var (frame, truth) = video.Render(t, secondFrom);
+            using (frame)
+            {
+                truths.Add(truth);
+                var prompts = t switch
+                {
+                    0 => new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) },
+                    secondFrom => [TrackClient.PngPrompt(2, SyntheticVideo.MaskPng(truth, 2))],
+                    _ => [],
+                };
+                requests.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
+            }
+        }
+
+        var replies = await TrackClient.RunAsync(server.Client, requests);
+
+        Assert.All(replies.Take(secondFrom), r => Assert.Equal([1u], r.Objects.Select(o => o.ObjectId)));
+        Assert.All(replies.Skip(secondFrom), r => Assert.Equal([1u, 2u], r.Objects.Select(o => o.ObjectId)));
+        Assert.All(replies, r => Assert.False(r.IndexMask.IsEmpty));
+        var second = replies.Skip(secondFrom + 1).Select((r, i) => SyntheticVideo.IoU(TrackClient.Decode(r.Objects[1]), truths[secondFrom + 1 + i], 2)).Average();
+        Assert.True(second >= 0.5, $"mean IoU of the late object is {second:F3}");
+    }
+
+    [Fact]
+    public async Task Undecodable_frame_gets_an_error_reply_and_the_stream_goes_on()
+    {
+        using var video = new SyntheticVideo();
+        var (f0, truth) = video.Render(0);
+        var (f1, _) = video.Render(1);
+        using (f0)
+        using (f1)
+        {
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                TrackClient.Frame(0, SyntheticVideo.Jpeg(f0), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(1, [0xde, 0xad, 0xbe, 0xef, 1, 2, 3]),
+                TrackClient.Frame(2, SyntheticVideo.Jpeg(f1)),
+            ]);
+            Assert.Equal(3, replies.Count);
+            Assert.Equal((int)StatusCode.InvalidArgument, replies[1].Error.Code);
+            Assert.Equal("INVALID_ARGUMENT", replies[1].Error.Status);
+            Assert.Contains("JPEG, PNG or WebP", replies[1].Error.Message);
+            Assert.Null(replies[2].Error);
+            Assert.Single(replies[2].Objects);
+        }
+    }
+
+    [Fact]
+    public async Task Frame_before_start_ends_the_stream_with_failed_precondition()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, _) = video.Render(0);
+        using (frame)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(server.Client, [TrackClient.Frame(0, SyntheticVideo.Jpeg(frame))]));
+            Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
+            Assert.Contains("start", error.Status.Detail);
+        }
+    }
+
+    [Fact]
+    public async Task Second_start_ends_the_stream_with_failed_precondition()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(server.Client, [TrackClient.Start(), TrackClient.Start()]));
+        Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
+        Assert.Contains("already sent", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Unknown_model_is_not_found()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(server.Client, [TrackClient.Start("no-such-model")]));
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+        Assert.Contains("no-such-model", error.Status.Detail);
+    }
+
+    [Fact]
+    public async Task Bad_masks_and_oversized_images_are_rejected_per_frame()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            var wrongSize = SyntheticVideo.MaskPng(new byte[100 * 80], 1, 100, 80);
+            var badRle = new Prompt { ObjectId = 1, Mask = new Mask { Rle = new Rle { Height = SyntheticVideo.Height, Width = SyntheticVideo.Width, UncompressedCounts = { 10, 20 } } } };
+            using var huge = new OpenCvSharp.Mat(1001, 1000, OpenCvSharp.MatType.CV_8UC3, OpenCvSharp.Scalar.All(90));
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                TrackClient.Frame(0, jpeg, TrackClient.PngPrompt(1, wrongSize)),
+                TrackClient.Frame(1, jpeg, badRle),
+                TrackClient.Frame(2, SyntheticVideo.Png(huge)),
+                TrackClient.Frame(3, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+            ]);
+
+            Assert.Equal(4, replies.Count);
+            Assert.All(replies.Take(3), r => Assert.Equal((int)StatusCode.InvalidArgument, r.Error.Code));
+            Assert.Contains("100x80", replies[0].Error.Message);
+            Assert.Contains("sum", replies[1].Error.Message);
+            Assert.Contains("limit", replies[2].Error.Message);
+            Assert.Null(replies[3].Error);
+            Assert.Single(replies[3].Objects);
+        }
+    }
+
+    [Fact]
+    public async Task A_mask_one_pixel_narrower_than_its_frame_is_padded()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            // Drop the last column, as DAVIS-style judo/00005.png does.
+            var narrow = new byte[(SyntheticVideo.Width - 1) * SyntheticVideo.Height];
+            for (var y = 0; y < SyntheticVideo.Height; y++)
+                Array.Copy(truth, y * SyntheticVideo.Width, narrow, y * (SyntheticVideo.Width - 1), SyntheticVideo.Width - 1);
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(narrow, 1, SyntheticVideo.Width - 1))),
+            ]);
+            Assert.Null(Assert.Single(replies).Error);
+            Assert.True(SyntheticVideo.IoU(TrackClient.Decode(replies[0].Objects[0]), truth, 1) > 0.99);
+        }
+    }
+
+    [Fact]
+    public async Task Streams_over_the_limit_are_resource_exhausted_and_slots_come_back()
+    {
+        var open = new List<AsyncDuplexStreamingCall<TrackRequest, TrackResponse>>();
+        try
+        {
+            for (var i = 0; i < ServerFixture.StreamLimit; i++)
+            {
+                var call = server.Client.Track();
+                await call.RequestStream.WriteAsync(TrackClient.Start());
+                open.Add(call);
+            }
+            // Let the server accept them before asking for one more.
+            await WaitFor(() => server.Slots.Open == ServerFixture.StreamLimit);
+
+            var error = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(server.Client, [TrackClient.Start()]));
+            Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        }
+        finally
+        {
+            foreach (var call in open)
+            {
+                await call.RequestStream.CompleteAsync();
+                await foreach (var _ in call.ResponseStream.ReadAllAsync()) { }
+                call.Dispose();
+            }
+        }
+        await WaitFor(() => server.Slots.Open == 0);
+        Assert.Empty(await TrackClient.RunAsync(server.Client, [TrackClient.Start()]));
+    }
+
+    private static async Task WaitFor(Func<bool> condition)
+    {
+        for (var i = 0; i < 100 && !condition(); i++)
+            await Task.Delay(50);
+        Assert.True(condition());
+    }
+}
