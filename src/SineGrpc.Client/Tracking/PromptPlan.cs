@@ -24,7 +24,7 @@ internal sealed class PromptPlan
         var files = new Dictionary<string, string>(StringComparer.Ordinal);
         if (promptsFolder is not null)
         {
-            foreach (var path in Directory.EnumerateFiles(promptsFolder, "*.png").Order(StringComparer.Ordinal))
+            foreach (var path in Directory.EnumerateFiles(promptsFolder, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive }))
             {
                 files[Path.GetFileNameWithoutExtension(path)] = Path.GetFullPath(path);
             }

@@ -99,7 +99,7 @@ public sealed class OnnxGraphBuilder
     {
         var model = new ModelProto
         {
-            IrVersion = 8, // the IR version that goes with opset 17
+            IrVersion = IrVersionFor(_opset),
             ProducerName = "SineGrpc",
             Graph = _graph,
             DocString = docString ?? "",
@@ -122,6 +122,15 @@ public sealed class OnnxGraphBuilder
             Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
         };
     }
+
+    /// <summary>The IR version the ONNX release that introduced <paramref name="opset"/> wrote (ORT refuses only IR versions newer than it knows).</summary>
+    private static long IrVersionFor(int opset) => opset switch
+    {
+        <= 18 => 8,
+        <= 20 => 9,
+        <= 22 => 10,
+        _ => 11,
+    };
 
     private string Fresh(string prefix)
     {

@@ -1,0 +1,66 @@
+using SineGrpc.Engine.Memory;
+
+namespace SineGrpc.Engine.Tests.Memory;
+
+public sealed class DenseMemoryTests
+{
+    // One channel, a 1x2 grid: features are 2 floats, labels are (objects + 1) x 2.
+    private static DenseMemory Create(MemoryPolicy? policy = null) => new(1, 1, 2, policy ?? MemoryPolicy.Default);
+
+    [Fact]
+    public void New_objects_get_a_zero_channel_in_every_stored_frame()
+    {
+        using var memory = Create();
+        memory.AddObjects([5]);
+        memory.Anchor([1f, 1f], [0f, 1f, /* obj 5 */ 1f, 0f], [5], 0);
+        memory.AddObjects([2]);
+
+        Assert.Equal([2, 5], memory.ObjectIds);
+        Assert.Equal(2, memory.ChannelOf(5));
+        var (features, labels) = Copy(memory);
+        Assert.Equal([1f, 1f], features);
+        Assert.Equal([0f, 1f, /* obj 2 */ 0f, 0f, /* obj 5 */ 1f, 0f], labels);
+    }
+
+    [Fact]
+    public void Reanchoring_moves_the_old_anchor_mass_to_background_and_drops_empty_anchors()
+    {
+        using var memory = Create();
+        memory.AddObjects([1, 2]);
+        memory.Anchor([1f, 1f], [0f, 0f, 1f, 0f, 0f, 1f], [1, 2], 0);     // frame 0 anchors 1 and 2
+        memory.Anchor([2f, 2f], [0f, 1f, 1f, 0f, 0f, 0f], [1], 5);        // object 1 re-anchored on frame 5
+        Assert.Equal([0, 5], memory.Frames);
+        var (_, labels) = Copy(memory);
+        // Frame 0: object 1's mass is background now; object 2 untouched.
+        Assert.Equal([1f, 0f, 0f, 0f, 0f, 1f], labels[..6]);
+
+        memory.Anchor([3f, 3f], [0f, 1f, 0f, 0f, 1f, 0f], [2], 9);        // object 2 re-anchored: frame 0 anchors nothing
+        Assert.Equal([5, 9], memory.Frames);
+    }
+
+    [Fact]
+    public void Predicted_frames_are_kept_by_the_policy_and_removal_drops_a_channel()
+    {
+        using var memory = Create(new MemoryPolicy(Capacity: 3));
+        memory.AddObjects([1]);
+        memory.Anchor([0f, 0f], [0f, 1f, 1f, 0f], [1], 0);
+        memory.Remember([1f, 1f], [0.5f, 0.5f, 0.5f, 0.5f], 0.9f, 1);
+        memory.Remember([2f, 2f], [0.5f, 0.5f, 0.5f, 0.5f], 0.2f, 2);
+        memory.Remember([3f, 3f], [0.5f, 0.5f, 0.5f, 0.5f], 0.8f, 3);   // evicts frame 2 (lowest)
+        Assert.Equal([0, 1, 3], memory.Frames);
+
+        Assert.True(memory.Remove(1));
+        Assert.Equal(1, memory.LabelCount);
+        var (_, labels) = Copy(memory);
+        Assert.Equal([1f, 1f], labels[..2]);      // the object's mass went to background
+        Assert.Empty(memory.ObjectIds);
+    }
+
+    private static (float[] Features, float[] Labels) Copy(DenseMemory memory)
+    {
+        var features = new float[memory.EntryCount * memory.Channels * memory.Cells];
+        var labels = new float[memory.EntryCount * memory.LabelCount * memory.Cells];
+        memory.CopyTo(features, labels);
+        return (features, labels);
+    }
+}

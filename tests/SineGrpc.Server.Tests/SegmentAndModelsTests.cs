@@ -1,0 +1,110 @@
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Reflection.V1Alpha;
+using Sine.V1;
+
+namespace SineGrpc.Server.Tests;
+
+[Collection(ServerCollection.Name)]
+public sealed class SegmentAndModelsTests(ServerFixture server)
+{
+    [Theory]
+    [InlineData("")]
+    [InlineData(ServerFixture.TokenModel)]
+    public async Task Segment_finds_the_reference_object_in_another_image(string model)
+    {
+        using var video = new SyntheticVideo();
+        var (reference, referenceTruth) = video.Render(0);
+        var (target, targetTruth) = video.Render(8);
+        using (reference)
+        using (target)
+        {
+            var request = new SegmentRequest
+            {
+                Model = model,
+                Target = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(target)) },
+                InstanceScoreThreshold = 0f,
+                References =
+                {
+                    new Reference
+                    {
+                        Image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(reference)) },
+                        Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(referenceTruth, 1)) },
+                    },
+                },
+            };
+
+            var reply = await server.Client.SegmentAsync(request);
+
+            Assert.Equal((uint)SyntheticVideo.Width, reply.Width);
+            var obj = Assert.Single(reply.Objects);
+            var iou = SyntheticVideo.IoU(TrackClient.Decode(obj), targetTruth, 1);
+            Assert.True(iou >= 0.5, $"same-object IoU {iou:F3}");
+            var semantic = Assert.Single(reply.Semantic);
+            Assert.Equal(1u, semantic.ObjectId);
+            Assert.True(SyntheticVideo.IoU(TrackClient.Decode(semantic), targetTruth, 1) >= 0.5);
+            Assert.NotEmpty(reply.Instances);
+            var best = reply.Instances[0];
+            Assert.Equal(1u, best.Label);
+            Assert.InRange(best.Area, 1ul, obj.Area);
+            Assert.True(reply.Timings.TotalMs > 0);
+        }
+    }
+
+    [Fact]
+    public async Task Segment_without_masks_is_invalid_argument()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, _) = video.Render(0);
+        using (frame)
+        {
+            var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
+            var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(new SegmentRequest { Target = image, References = { new Reference { Image = image } } }).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Models_are_listed_and_described()
+    {
+        var list = await server.Client.ListModelsAsync(new ListModelsRequest());
+        Assert.Equal("resnet18-lp", list.DefaultModel);
+        Assert.Equal(["resnet18-lp", ServerFixture.TokenModel], list.Models.Select(m => m.Name).Order());
+
+        var info = await server.Client.GetModelInfoAsync(new GetModelInfoRequest());
+        Assert.Equal("dense", info.MemoryKind);
+        Assert.Equal("connected-components", info.InstanceSource);
+        Assert.Equal("CPU", info.ExecutionProvider);
+        Assert.Equal(6u, info.DefaultMemory.Capacity);
+        Assert.Equal(20f, info.DefaultMemory.DecayRatio);
+        Assert.True(info.DefaultMemory.FixFirstFrame);
+
+        var tokens = await server.Client.GetModelInfoAsync(new GetModelInfoRequest { Model = ServerFixture.TokenModel });
+        Assert.Equal("tokens", tokens.MemoryKind);
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.GetModelInfoAsync(new GetModelInfoRequest { Model = "nope" }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task Health_is_serving_once_models_are_loaded()
+    {
+        var reply = await new Health.HealthClient(server.Channel).CheckAsync(new HealthCheckRequest());
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+        Assert.True(server.Catalog.IsReady);
+    }
+
+    [Fact]
+    public async Task Reflection_lists_the_services()
+    {
+        var reflection = new ServerReflection.ServerReflectionClient(server.Channel);
+        using var call = reflection.ServerReflectionInfo();
+        await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" });
+        await call.RequestStream.CompleteAsync();
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var services = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
+        Assert.Contains("sine.v1.Segmentation", services);
+        Assert.Contains("grpc.health.v1.Health", services);
+    }
+}
