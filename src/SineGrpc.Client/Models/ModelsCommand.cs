@@ -62,11 +62,11 @@ internal sealed class ModelsCommand(ModelsOptions options, TextWriter stdout)
         {
             return "-";
         }
-        var firstFrame = memory.HasFixFirstFrame && !memory.FixFirstFrame ? "first frame not kept" : "first frame kept";
+        var firstFrame = memory.FixFirstFrame == false ? "first frame not kept" : "first frame kept";
         var decay = memory.Decay switch
         {
             DecayType.None => "no decay",
-            _ => string.Create(CultureInfo.InvariantCulture, $"linear decay over {(memory.HasDecayRatio && memory.DecayRatio > 0 ? memory.DecayRatio : 20)} frames"),
+            _ => string.Create(CultureInfo.InvariantCulture, $"linear decay over {(memory.DecayRatio > 0 ? memory.DecayRatio : 20)} frames"),
         };
         return $"{Number(memory.Capacity)} entries, {firstFrame}, {decay}";
     }

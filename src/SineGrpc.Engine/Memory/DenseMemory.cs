@@ -106,16 +106,47 @@ public sealed class DenseMemory : IDisposable
         return true;
     }
 
-    /// <summary>Copies the memory into the decoder's inputs: [M, C, h, w] and [M, L, h, w].</summary>
+    /// <summary>Stored frames from frame <paramref name="sinceFrame"/> on.</summary>
+    public int CountSince(int sinceFrame) => Entries.Count(e => e.FrameNumber >= sinceFrame);
+
+    /// <summary>Copies the whole memory into the decoder's inputs: [M, C, h, w] and [M, L, h, w].</summary>
     public void CopyTo(Span<float> features, Span<float> labels)
     {
-        var featureSize = Channels * Cells;
-        var labelSize = LabelCount * Cells;
+        var all = new int[_objectIds.Count];
+        for (var i = 0; i < all.Length; i++)
+            all[i] = i + 1;
+        CopyTo(features, labels, int.MinValue, all);
+    }
+
+    /// <summary>
+    /// Copies the frames stored from <paramref name="sinceFrame"/> on, with only the label
+    /// <paramref name="channels"/> given: features [M, C, h, w] and labels
+    /// [M, 1 + channels, h, w], where the background is everything not among them.
+    /// </summary>
+    public void CopyTo(Span<float> features, Span<float> labels, int sinceFrame, ReadOnlySpan<int> channels)
+    {
+        var cells = Cells;
+        var featureSize = Channels * cells;
+        var labelSize = (1 + channels.Length) * cells;
         var m = 0;
         foreach (var entry in Entries)
         {
+            if (entry.FrameNumber < sinceFrame)
+                continue;
             entry.Features.Span.CopyTo(features.Slice(m * featureSize, featureSize));
-            entry.Labels.Span.CopyTo(labels.Slice(m * labelSize, labelSize));
+            var source = entry.Labels.Span;
+            var target = labels.Slice(m * labelSize, labelSize);
+            var background = target[..cells];
+            background.Fill(1f);
+            for (var k = 0; k < channels.Length; k++)
+            {
+                var channel = source.Slice(channels[k] * cells, cells);
+                channel.CopyTo(target.Slice((k + 1) * cells, cells));
+                for (var cell = 0; cell < cells; cell++)
+                    background[cell] -= channel[cell];
+            }
+            for (var cell = 0; cell < cells; cell++)
+                background[cell] = Math.Max(0f, background[cell]);
             m++;
         }
     }

@@ -10,6 +10,12 @@ namespace SineGrpc.Engine.Tracking;
 /// features against every memory frame's features and carries their soft labels over.
 /// A prompted frame is stored as an anchor with the prompts' labels; every other frame
 /// is stored with its own prediction, subject to the memory policy.
+///
+/// Objects that join mid-stream are unknown to the frames stored before they joined:
+/// those frames call them background wherever they already were. So objects are
+/// decoded in groups by the frame they joined on, each group against only the frames
+/// that know it (one decoder run per group; one group in the usual case where every
+/// object is prompted on the first frame), and the groups' answers are merged.
 /// </summary>
 internal sealed class DenseTracker : IFrameTracker
 {
@@ -19,6 +25,7 @@ internal sealed class DenseTracker : IFrameTracker
     private readonly LoadedModel _model;
     private readonly MemoryPolicy _policy;
     private readonly Preprocessor _preprocessor;
+    private readonly Dictionary<int, int> _joinedAt = [];
     private DenseMemory? _memory;
 
     public DenseTracker(LoadedModel model, MemoryPolicy policy)
@@ -36,6 +43,9 @@ internal sealed class DenseTracker : IFrameTracker
     {
         var memory = MemoryFor(features);
         memory.AddObjects(prompts.Select(p => p.ObjectId));
+        // In-context references describe the whole image: every reference speaks for every object.
+        foreach (var prompt in prompts)
+            _joinedAt.TryAdd(prompt.ObjectId, int.MinValue);
         using var labels = PooledArray<float>.Zeroed(memory.LabelCount * memory.Cells);
         labels.Span[..memory.Cells].Fill(1f);
         PaintPrompts(features, prompts, memory, labels.Span);
@@ -47,6 +57,8 @@ internal sealed class DenseTracker : IFrameTracker
         var memory = MemoryFor(features);
         var hadObjects = memory.ObjectIds.Count > 0;
         memory.AddObjects(prompts.Select(p => p.ObjectId));
+        foreach (var prompt in prompts)
+            _joinedAt.TryAdd(prompt.ObjectId, frameNumber);
         if (memory.ObjectIds.Count == 0)
             return ObjectMaps.Empty(MapKind.Labels);
 
@@ -88,7 +100,11 @@ internal sealed class DenseTracker : IFrameTracker
         _memory.Remember(features.Data.Span, maps.Maps.Span, score / scores.Length, frameNumber);
     }
 
-    public bool Remove(int objectId) => _memory?.Remove(objectId) ?? false;
+    public bool Remove(int objectId)
+    {
+        _joinedAt.Remove(objectId);
+        return _memory?.Remove(objectId) ?? false;
+    }
 
     public void Dispose() => _memory?.Dispose();
 
@@ -104,15 +120,46 @@ internal sealed class DenseTracker : IFrameTracker
 
     private void Decode(FeatureMap features, DenseMemory memory, Span<float> labels)
     {
-        var m = memory.EntryCount;
-        using var memoryFeatures = new PooledArray<float>(m * memory.Channels * memory.Cells);
-        using var memoryLabels = new PooledArray<float>(m * memory.LabelCount * memory.Cells);
-        memory.CopyTo(memoryFeatures.Span, memoryLabels.Span);
-        using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
-        using var memFeatures = OrtTensors.Wrap(memoryFeatures.Memory, m, memory.Channels, memory.Height, memory.Width);
-        using var memLabels = OrtTensors.Wrap(memoryLabels.Memory, m, memory.LabelCount, memory.Height, memory.Width);
-        using var outputs = _model.Decoder.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
-        OrtTensors.Data(outputs.First()).CopyTo(labels);
+        var cells = memory.Cells;
+        var background = labels[..cells];
+        background.Fill(float.MaxValue);
+        var groups = memory.ObjectIds.GroupBy(id => _joinedAt.GetValueOrDefault(id, int.MinValue));
+        foreach (var group in groups)
+        {
+            var channels = group.Select(memory.ChannelOf).ToArray();
+            var m = memory.CountSince(group.Key);
+            if (m == 0)
+                continue;
+            var labelCount = channels.Length + 1;
+            using var memoryFeatures = new PooledArray<float>(m * memory.Channels * cells);
+            using var memoryLabels = new PooledArray<float>(m * labelCount * cells);
+            memory.CopyTo(memoryFeatures.Span, memoryLabels.Span, group.Key, channels);
+            using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
+            using var memFeatures = OrtTensors.Wrap(memoryFeatures.Memory, m, memory.Channels, memory.Height, memory.Width);
+            using var memLabels = OrtTensors.Wrap(memoryLabels.Memory, m, labelCount, memory.Height, memory.Width);
+            using var outputs = _model.Decoder.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
+            var decoded = OrtTensors.Data(outputs.First());
+            for (var cell = 0; cell < cells; cell++)
+                background[cell] = Math.Min(background[cell], decoded[cell]);
+            for (var k = 0; k < channels.Length; k++)
+                decoded.Slice((k + 1) * cells, cells).CopyTo(labels.Slice(channels[k] * cells, cells));
+        }
+        Normalise(labels, memory.LabelCount, cells);
+    }
+
+    // Groups decoded apart need not sum to one together; memory expects distributions.
+    private static void Normalise(Span<float> labels, int labelCount, int cells)
+    {
+        for (var cell = 0; cell < cells; cell++)
+        {
+            var sum = 0f;
+            for (var c = 0; c < labelCount; c++)
+                sum += labels[c * cells + cell];
+            if (sum <= 0f || sum == 1f)
+                continue;
+            for (var c = 0; c < labelCount; c++)
+                labels[c * cells + cell] /= sum;
+        }
     }
 
     // Writes each prompt as the fraction of every feature cell it covers: that much of

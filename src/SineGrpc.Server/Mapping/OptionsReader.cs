@@ -17,12 +17,12 @@ internal static class OptionsReader
         var decayRatio = options.Decay switch
         {
             DecayType.None => 0f,
-            DecayType.Unspecified or DecayType.Linear => options.HasDecayRatio && options.DecayRatio != 0 ? options.DecayRatio : defaults.DecayRatio,
+            DecayType.Unspecified or DecayType.Linear => options.DecayRatio != 0 ? options.DecayRatio : defaults.DecayRatio,
             _ => throw new InvalidInputException($"memory.decay {options.Decay} is not supported"),
         };
         var policy = new MemoryPolicy(
             options.Capacity == 0 ? defaults.Capacity : checked((int)options.Capacity),
-            options.HasFixFirstFrame ? options.FixFirstFrame : defaults.FixFirstFrame,
+            options.FixFirstFrame ?? defaults.FixFirstFrame,
             decayRatio);
         policy.Validate(maxCapacity);
         return policy;

@@ -127,7 +127,7 @@ public sealed class SegmentationService(
             images.Add(target);
             var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
-            var threshold = request.HasInstanceScoreThreshold ? request.InstanceScoreThreshold : 0.5f;
+            var threshold = request.InstanceScoreThreshold ?? 0.5f;
             var maxInstances = request.MaxInstances == 0 ? 100 : (int)request.MaxInstances;
             var output = OptionsReader.Output(request.Output, _limits.MaxFramePixels);
             using var result = Segmenter.Segment(model, new SegmentInput(references, target, output, threshold, maxInstances));
