@@ -5,6 +5,7 @@ using SineGrpc.Client.Tracking;
 namespace SineGrpc.Client.Tests.Tracking;
 
 /// <summary>The track command on the real judo clip (../shared/data), against the fake server.</summary>
+[Trait("Category", "SharedData")]
 public sealed class JudoTrackTests : IDisposable
 {
     private readonly TempFolder _temp = new();
