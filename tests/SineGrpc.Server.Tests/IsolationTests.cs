@@ -1,0 +1,80 @@
+using Google.Protobuf;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Sine.V1;
+using SineGrpc.Engine;
+using SineGrpc.Engine.Models;
+using SineGrpc.Engine.Sessions;
+using SineGrpc.Server.Hosting;
+
+namespace SineGrpc.Server.Tests;
+
+[Collection(ServerCollection.Name)]
+public sealed class IsolationTests(ServerFixture server)
+{
+    [Fact]
+    public async Task A_client_sending_garbage_costs_a_concurrent_client_nothing()
+    {
+        using var video = new SyntheticVideo();
+        var good = new List<TrackRequest> { TrackClient.Start() };
+        var bad = new List<TrackRequest> { TrackClient.Start() };
+        var truths = new List<byte[]>();
+        var random = new Random(3);
+        for (var t = 0; t < 8; t++)
+        {
+            var (frame, truth) = video.Render(t);
+            using (frame)
+            {
+                truths.Add(truth);
+                var prompts = t == 0 ? new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } : [];
+                good.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
+                var garbage = new byte[2000];
+                random.NextBytes(garbage);
+                bad.Add(TrackClient.Frame((ulong)t, garbage, TrackClient.PngPrompt(1, garbage)));
+            }
+        }
+
+        var goodRun = TrackClient.RunAsync(server.Client, good);
+        var badRun = TrackClient.RunAsync(server.Client, bad);
+        var (goodReplies, badReplies) = (await goodRun, await badRun);
+
+        Assert.All(badReplies, r => Assert.Equal("INVALID_ARGUMENT", r.Error.Status));
+        Assert.Equal(8, goodReplies.Count);
+        Assert.All(goodReplies, r => Assert.Null(r.Error));
+        var meanIoU = goodReplies.Skip(1).Select((r, i) => SyntheticVideo.IoU(TrackClient.Decode(r.Objects[0]), truths[i + 1], 1)).Average();
+        Assert.True(meanIoU >= 0.5, $"mean IoU {meanIoU:F3}");
+    }
+
+    [Fact]
+    public async Task More_objects_than_the_limit_is_invalid_argument_for_that_frame()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, _) = video.Render(0);
+        using (frame)
+        {
+            // Ten 10-pixel-wide vertical bands with ids 1..10 (the fixture allows 8 objects).
+            var ids = new byte[SyntheticVideo.Width * SyntheticVideo.Height];
+            for (var p = 0; p < ids.Length; p++)
+                ids[p] = (byte)Math.Min(10, p % SyntheticVideo.Width / 10 + 1);
+            using var index = OpenCvSharp.Mat.FromPixelData(SyntheticVideo.Height, SyntheticVideo.Width, OpenCvSharp.MatType.CV_8UC1, ids);
+            var prompt = new Prompt { ObjectId = 0, Mask = new Mask { Png = ByteString.CopyFrom(index.ImEncode(".png")) } };
+
+            var replies = await TrackClient.RunAsync(server.Client, [TrackClient.Start(), TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), prompt)]);
+
+            var error = Assert.Single(replies).Error;
+            Assert.Equal("INVALID_ARGUMENT", error.Status);
+            Assert.Contains("limit of 8", error.Message);
+        }
+    }
+
+    [Fact]
+    public async Task Health_check_is_unhealthy_until_models_are_loaded()
+    {
+        var options = Options.Create(new EngineOptions());
+        using var catalog = new ModelCatalog(new SessionFactory(options, NullLogger<SessionFactory>.Instance), options, NullLogger<ModelCatalog>.Instance);
+        var result = await new ModelsReadyHealthCheck(catalog).CheckHealthAsync(new HealthCheckContext());
+        Assert.Equal(HealthStatus.Unhealthy, result.Status);
+        Assert.Contains("loading", result.Description);
+    }
+}
