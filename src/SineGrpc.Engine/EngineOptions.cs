@@ -1,3 +1,5 @@
+using SineGrpc.Engine.Sessions;
+
 namespace SineGrpc.Engine;
 
 /// <summary>Settings of the inference engine, bound from the "Engine" configuration section.</summary>
@@ -23,8 +25,11 @@ public sealed class EngineOptions
     /// <summary>CUDA device ordinal.</summary>
     public int CudaDeviceId { get; set; }
 
-    /// <summary>ONNX Runtime intra-op threads per session; 0 = ONNX Runtime's default (one per core).</summary>
-    public int IntraOpThreads { get; set; }
+    /// <summary>ONNX Runtime sessions: execution providers, threads, pooling, optimisation cache.</summary>
+    public OnnxRuntimeOptions OnnxRuntime { get; set; } = new();
+
+    /// <summary>The dynamic batcher that merges encoder work from concurrent streams.</summary>
+    public BatchingOptions Batching { get; set; } = new();
 
     /// <summary>Largest memory capacity (entries per object) a stream may ask for.</summary>
     public int MaxMemoryCapacity { get; set; } = 16;

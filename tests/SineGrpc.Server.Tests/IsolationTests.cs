@@ -73,7 +73,9 @@ public sealed class IsolationTests(ServerFixture server)
     {
         var options = Options.Create(new EngineOptions());
         using var catalog = new ModelCatalog(new SessionFactory(options, NullLogger<SessionFactory>.Instance), options, NullLogger<ModelCatalog>.Instance);
-        var result = await new ModelsReadyHealthCheck(catalog).CheckHealthAsync(new HealthCheckContext());
+        var lifetime = new Microsoft.Extensions.Hosting.Internal.ApplicationLifetime(NullLogger<Microsoft.Extensions.Hosting.Internal.ApplicationLifetime>.Instance);
+        var drain = new DrainCoordinator(lifetime, new StreamSlots(Options.Create(new ServiceLimits())), Options.Create(new DrainOptions()), NullLogger<DrainCoordinator>.Instance);
+        var result = await new ModelsReadyHealthCheck(catalog, drain).CheckHealthAsync(new HealthCheckContext());
         Assert.Equal(HealthStatus.Unhealthy, result.Status);
         Assert.Contains("loading", result.Description);
     }

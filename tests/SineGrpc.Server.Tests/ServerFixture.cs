@@ -23,6 +23,9 @@ public sealed class ServerFixture : IAsyncLifetime
     private readonly string _root = Directory.CreateTempSubdirectory("sine-server-tests-").FullName;
     private WebApplication? _app;
 
+    /// <summary>A free loopback port for the Prometheus endpoint (it must be known before start).</summary>
+    public int MetricsPort { get; } = FreePort();
+
     public GrpcChannel Channel { get; private set; } = null!;
     public Segmentation.SegmentationClient Client { get; private set; } = null!;
     public ModelCatalog Catalog => _app!.Services.GetRequiredService<ModelCatalog>();
@@ -36,6 +39,8 @@ public sealed class ServerFixture : IAsyncLifetime
         {
             ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
             ["Kestrel:Endpoints:Grpc:Protocols"] = "Http2",
+            ["Kestrel:Endpoints:Metrics:Url"] = $"http://127.0.0.1:{MetricsPort}",
+            ["Kestrel:Endpoints:Metrics:Protocols"] = "Http1",
             ["Engine:ModelsPath"] = models,
             ["Engine:EmbeddedModelCache"] = Path.Combine(_root, "cache"),
             ["Engine:Device"] = "cpu",
@@ -44,10 +49,18 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Limits:MaxObjectsPerStream"] = "8",
         });
         await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .Single(a => !a.EndsWith($":{MetricsPort}", StringComparison.Ordinal));
         Channel = GrpcChannel.ForAddress(address);
         Client = new Segmentation.SegmentationClient(Channel);
         await WaitUntilServing();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private async Task WaitUntilServing()

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using SineGrpc.Client.Eval;
 using SineGrpc.Client.Models;
 using SineGrpc.Client.Tracking;
 using Sine.V1;
@@ -17,6 +18,7 @@ internal static class CliApp
         Commands:
           track    Track objects through a video or a folder of frames; write per-frame index masks
           models   List the models the server serves
+          eval     Score the server on a DAVIS-layout dataset (J&F, as the DAVIS toolkit computes it)
 
         Run 'sine <command> --help' for a command's options.
 
@@ -49,11 +51,12 @@ internal static class CliApp
         {
             "track" => TrackOptions.Command,
             "models" => ModelsOptions.Command,
+            "eval" => EvalOptions.Command,
             _ => null,
         };
         if (command is null)
         {
-            stderr.WriteLine($"error: unknown command '{name}'. Commands: track, models (see 'sine --help')");
+            stderr.WriteLine($"error: unknown command '{name}'. Commands: track, models, eval (see 'sine --help')");
             return ExitCodes.Usage;
         }
 
@@ -73,6 +76,13 @@ internal static class CliApp
                 server = options.Server;
                 using var channel = SineChannel.Open(server);
                 return await new TrackCommand(options, stderr, stderrIsTerminal).RunAsync(new Segmentation.SegmentationClient(channel), cancellationToken);
+            }
+            else if (command == EvalOptions.Command)
+            {
+                var options = EvalOptions.FromArguments(parsed);
+                server = options.Server;
+                using var channel = SineChannel.Open(server);
+                return await new EvalCommand(options, stdout, stderr, stderrIsTerminal).RunAsync(new Segmentation.SegmentationClient(channel), cancellationToken);
             }
             else
             {
@@ -94,7 +104,7 @@ internal static class CliApp
         }
         catch (RpcException ex)
         {
-            stderr.WriteLine(RpcErrors.Describe(command == TrackOptions.Command ? "the Track stream" : "ListModels", ex, server!));
+            stderr.WriteLine(RpcErrors.Describe(command == TrackOptions.Command || command == EvalOptions.Command ? "the Track stream" : "ListModels", ex, server!));
             return ExitCodes.Failure;
         }
         catch (Exception ex) when (ex is CliException or TrackProtocolException or IOException or UnauthorizedAccessException or InvalidDataException or OpenCvSharp.OpenCVException)

@@ -7,13 +7,14 @@ namespace SineGrpc.Engine.Models;
 /// <summary>A model bundle with its ONNX components loaded and ready to run.</summary>
 public sealed class LoadedModel : IDisposable
 {
-    internal LoadedModel(string folder, ModelManifest manifest, OnnxComponent encoder, OnnxComponent decoder, OnnxComponent? pool)
+    internal LoadedModel(string folder, ModelManifest manifest, OnnxComponent encoder, OnnxComponent decoder, OnnxComponent? pool, EncoderBatcher? batcher)
     {
         Folder = folder;
         Manifest = manifest;
         Encoder = encoder;
         Decoder = decoder;
         Pool = pool;
+        Batcher = batcher;
     }
 
     public string Folder { get; }
@@ -22,6 +23,9 @@ public sealed class LoadedModel : IDisposable
     public OnnxComponent Encoder { get; }
     public OnnxComponent Decoder { get; }
     public OnnxComponent? Pool { get; }
+
+    /// <summary>Merges encoder work of concurrent streams; null when batching is off.</summary>
+    public EncoderBatcher? Batcher { get; }
 
     /// <summary>The execution provider the encoder (the bulk of the work) runs on.</summary>
     public string ExecutionProvider => Encoder.ExecutionProvider;
@@ -37,17 +41,19 @@ public sealed class LoadedModel : IDisposable
         _ => throw new InvalidOperationException($"unknown memory kind '{Manifest.MemoryKind}'"),
     };
 
-    public static LoadedModel Load(string folder, SessionFactory sessions)
+    public static LoadedModel Load(string folder, SessionFactory sessions, BatchingOptions? batching = null, EngineMetrics? metrics = null)
     {
         var manifest = ModelManifest.Read(Path.Combine(folder, "model.json"));
         var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder));
         var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder));
         var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile)) : null;
-        return new LoadedModel(folder, manifest, encoder, decoder, pool);
+        var batcher = batching is { Enabled: true } ? new EncoderBatcher(encoder, batching, metrics ?? new EngineMetrics()) : null;
+        return new LoadedModel(folder, manifest, encoder, decoder, pool, batcher);
     }
 
     public void Dispose()
     {
+        Batcher?.DisposeAsync().AsTask().GetAwaiter().GetResult();
         Encoder.Dispose();
         Decoder.Dispose();
         Pool?.Dispose();

@@ -13,7 +13,7 @@ namespace SineGrpc.Engine.Models;
 /// session creation, warm-up), so it happens once, in <see cref="LoadAsync"/>, and the
 /// host reports itself ready only after it.
 /// </summary>
-public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions> options, ILogger<ModelCatalog> logger) : IDisposable
+public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions> options, ILogger<ModelCatalog> logger, EngineMetrics? metrics = null) : IDisposable
 {
     private readonly EngineOptions _options = options.Value;
     private volatile IReadOnlyDictionary<string, LoadedModel> _models = new Dictionary<string, LoadedModel>();
@@ -32,19 +32,19 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
 
     public Task LoadAsync(CancellationToken cancellationToken) => Task.Run(() => Load(cancellationToken), cancellationToken);
 
-    private void Load(CancellationToken cancellationToken)
+    private async Task Load(CancellationToken cancellationToken)
     {
         var models = new Dictionary<string, LoadedModel>(StringComparer.Ordinal);
         foreach (var folder in BundleFolders())
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var model = LoadedModel.Load(folder, sessions);
+            var model = LoadedModel.Load(folder, sessions, _options.Batching, metrics);
             if (!models.TryAdd(model.Name, model))
             {
                 model.Dispose();
                 throw new InvalidOperationException($"two bundles are named '{model.Name}' (second: {folder})");
             }
-            Warmup(model);
+            await WarmupAsync(model);
             logger.LogInformation("Loaded model {Model} ({Kind} memory) from {Folder} on {Provider}",
                 model.Name, model.Manifest.MemoryKind, folder, model.ExecutionProvider);
         }
@@ -75,7 +75,7 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
 
     // One full frame through every component, at a typical size, so the first real
     // stream does not pay for lazy initialisation (and CUDA for its algorithm search).
-    private static void Warmup(LoadedModel model)
+    private static async Task WarmupAsync(LoadedModel model)
     {
         var width = model.Manifest.InputSize;
         var height = Math.Max(1, width * 9 / 16);
@@ -84,8 +84,8 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
         mask.Span.Clear();
         mask.Span[(height / 2 * width + width / 4)..(height / 2 * width + width / 2)].Fill(1);
         using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
-        using (session.ProcessFrame(new FrameInput(image, [new PromptMask(1, mask.Memory)], []))) { }
-        using (session.ProcessFrame(new FrameInput(image, [], []))) { }
+        using (await session.ProcessFrameAsync(new FrameInput(image, [new PromptMask(1, mask.Memory)], []))) { }
+        using (await session.ProcessFrameAsync(new FrameInput(image, [], []))) { }
     }
 
     public void Dispose()

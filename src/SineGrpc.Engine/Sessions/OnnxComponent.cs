@@ -1,33 +1,49 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.ML.OnnxRuntime;
 
 namespace SineGrpc.Engine.Sessions;
 
 /// <summary>
-/// One ONNX graph of a model (encoder, pool or decoder) loaded into an ONNX Runtime
-/// session. ONNX Runtime sessions are safe to run concurrently, so one instance is
-/// shared by every stream; it counts its runs so that tests and metrics can check how
-/// much work a frame costs.
+/// One ONNX graph of a model (encoder, pool or decoder) as a small pool of ONNX Runtime
+/// sessions. A run leases a session; leases bound how many runs each session has in
+/// flight, so concurrent streams queue here instead of oversubscribing the device.
+/// The component counts its runs so tests and metrics can check what a frame costs.
 /// </summary>
 public sealed class OnnxComponent : IDisposable
 {
-    private readonly InferenceSession _session;
+    private readonly InferenceSession[] _sessions;
+    private readonly ConcurrentQueue<InferenceSession> _idle = new();
+    private readonly SemaphoreSlim _leases;
     private readonly RunOptions _runOptions = new();
+    private readonly EngineMetrics _metrics;
     private long _runs;
 
-    internal OnnxComponent(string name, InferenceSession session, string executionProvider)
+    internal OnnxComponent(string name, InferenceSession[] sessions, string executionProvider, int maxRunsPerSession, EngineMetrics metrics)
     {
         Name = name;
-        _session = session;
+        _sessions = sessions;
+        _metrics = metrics;
         ExecutionProvider = executionProvider;
-        InputNames = session.InputNames.ToHashSet();
-        OutputNames = session.OutputNames.ToHashSet();
+        var perSession = Math.Max(1, maxRunsPerSession);
+        for (var round = 0; round < perSession; round++)
+        {
+            foreach (var session in sessions)
+                _idle.Enqueue(session);
+        }
+        _leases = new SemaphoreSlim(sessions.Length * perSession);
+        InputNames = sessions[0].InputNames.ToHashSet();
+        OutputNames = sessions[0].OutputNames.ToHashSet();
     }
 
     /// <summary>Component name: "encoder", "pool" or "decoder".</summary>
     public string Name { get; }
 
-    /// <summary>The execution provider the session runs on ("CUDA" or "CPU").</summary>
+    /// <summary>The execution provider the sessions run on ("CUDA", "TensorRT" or "CPU").</summary>
     public string ExecutionProvider { get; }
+
+    /// <summary>Sessions in the pool.</summary>
+    public int SessionCount => _sessions.Length;
 
     public IReadOnlySet<string> InputNames { get; }
     public IReadOnlySet<string> OutputNames { get; }
@@ -37,19 +53,70 @@ public sealed class OnnxComponent : IDisposable
 
     public bool HasOutput(string name) => OutputNames.Contains(name);
 
-    /// <summary>Runs the graph. The caller disposes the returned outputs.</summary>
+    /// <summary>Runs the graph; ONNX Runtime allocates the outputs, which the caller disposes.</summary>
     public IDisposableReadOnlyCollection<OrtValue> Run(
         IReadOnlyCollection<string> inputNames,
         IReadOnlyCollection<OrtValue> inputs,
         IReadOnlyCollection<string> outputNames)
     {
+        var session = Lease();
+        try
+        {
+            var started = Stopwatch.GetTimestamp();
+            var outputs = session.Run(_runOptions, inputNames, inputs, outputNames);
+            _metrics.Computed(Name, ExecutionProvider, Stopwatch.GetElapsedTime(started));
+            return outputs;
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    /// <summary>
+    /// Runs the graph writing its one output straight into <paramref name="output"/>, a
+    /// caller-owned tensor (I/O binding: no output allocation, no copy).
+    /// </summary>
+    public void RunInto(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output)
+    {
+        var session = Lease();
+        try
+        {
+            var started = Stopwatch.GetTimestamp();
+            using var binding = session.CreateIoBinding();
+            for (var i = 0; i < inputs.Count; i++)
+                binding.BindInput(inputNames[i], inputs[i]);
+            binding.BindOutput(outputName, output);
+            session.RunWithBinding(_runOptions, binding);
+            _metrics.Computed(Name, ExecutionProvider, Stopwatch.GetElapsedTime(started));
+        }
+        finally
+        {
+            Return(session);
+        }
+    }
+
+    private InferenceSession Lease()
+    {
+        var waiting = Stopwatch.GetTimestamp();
+        _leases.Wait();
+        _metrics.Queued(Name, Stopwatch.GetElapsedTime(waiting));
         Interlocked.Increment(ref _runs);
-        return _session.Run(_runOptions, inputNames, inputs, outputNames);
+        _idle.TryDequeue(out var session);
+        return session!;
+    }
+
+    private void Return(InferenceSession session)
+    {
+        _idle.Enqueue(session);
+        _leases.Release();
     }
 
     public void Dispose()
     {
-        _session.Dispose();
+        foreach (var session in _sessions)
+            session.Dispose();
         _runOptions.Dispose();
+        _leases.Dispose();
     }
 }

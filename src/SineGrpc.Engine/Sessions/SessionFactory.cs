@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.ML.OnnxRuntime;
@@ -5,59 +6,200 @@ using Microsoft.ML.OnnxRuntime;
 namespace SineGrpc.Engine.Sessions;
 
 /// <summary>
-/// Creates ONNX Runtime sessions on the configured device. With Device = "auto" a
-/// session that cannot get the CUDA provider (no driver, no CUDA 13 / cuDNN 9) falls
-/// back to CPU, and says so once in the log.
+/// Creates the session pools of model components on the configured execution
+/// providers. With Device = "auto", providers that cannot load (no driver, no CUDA 13 /
+/// cuDNN 9) are skipped, once, with one log line, down to CPU which always works.
 /// </summary>
-public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<SessionFactory> logger)
+public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<SessionFactory> logger, EngineMetrics? metrics = null)
 {
     private readonly EngineOptions _options = options.Value;
-    // Once CUDA has failed to load it will not load for the next component either:
-    // remember, so the log says it once and later sessions go straight to CPU.
-    private volatile bool _cudaUnavailable;
+    private readonly EngineMetrics _metrics = metrics ?? new EngineMetrics();
+    // A provider that failed to load fails for every component: remember, so the log
+    // says it once and later sessions go straight to the next provider.
+    private readonly HashSet<string> _unavailable = [];
 
-    public OnnxComponent Create(string name, string modelPath)
+    /// <summary>Providers to try, in order, for the configured device: always ending with "cpu".</summary>
+    public IReadOnlyList<string> ProviderOrder()
     {
         var device = _options.Device.Trim().ToLowerInvariant();
         if (device is not ("auto" or "cuda" or "cpu"))
             throw new InvalidOperationException($"Engine:Device must be auto, cuda or cpu, not '{_options.Device}'");
-
-        if (device == "cuda" || (device == "auto" && !_cudaUnavailable))
+        if (device == "cpu")
+            return ["cpu"];
+        var order = _options.OnnxRuntime.ExecutionProviders.Select(p => p.Trim().ToLowerInvariant()).Where(p => p != "cpu").Distinct().ToList();
+        foreach (var provider in order)
         {
-            SessionOptions? cudaOptions = null;
+            if (provider is not ("cuda" or "tensorrt"))
+                throw new InvalidOperationException($"Engine:OnnxRuntime:ExecutionProviders: unknown provider '{provider}' (cuda, tensorrt, cpu)");
+        }
+        if (device == "cuda" && !order.Contains("cuda"))
+            order.Add("cuda");
+        order.Add("cpu");
+        return order;
+    }
+
+    public OnnxComponent Create(string name, string modelPath)
+    {
+        var device = _options.Device.Trim().ToLowerInvariant();
+        foreach (var provider in ProviderOrder())
+        {
+            lock (_unavailable)
+            {
+                if (_unavailable.Contains(provider))
+                    continue;
+            }
             try
             {
-                cudaOptions = CreateOptions();
-                cudaOptions.AppendExecutionProvider_CUDA(_options.CudaDeviceId);
-                var session = new InferenceSession(modelPath, cudaOptions);
-                return new OnnxComponent(name, session, "CUDA");
+                var count = Math.Max(1, _options.OnnxRuntime.SessionsPerComponent);
+                var sessions = new InferenceSession[count];
+                for (var i = 0; i < count; i++)
+                    sessions[i] = CreateSession(name, modelPath, provider);
+                return new OnnxComponent(name, sessions, DisplayName(provider), _options.OnnxRuntime.MaxConcurrentRunsPerSession, _metrics);
             }
-            catch (OnnxRuntimeException e) when (device == "auto")
+            catch (OnnxRuntimeException e) when (provider != "cpu" && !(device == "cuda" && provider == "cuda"))
             {
-                _cudaUnavailable = true;
-                logger.LogWarning("CUDA execution provider unavailable, running on CPU: {Reason}", FirstLine(e.Message));
+                lock (_unavailable)
+                    _unavailable.Add(provider);
+                logger.LogWarning("{Provider} execution provider unavailable, falling back: {Reason}", DisplayName(provider), FirstLine(e.Message));
             }
-            finally
+            catch (OnnxRuntimeException e) when (provider == "cuda")
             {
-                cudaOptions?.Dispose();
+                throw new InvalidOperationException(
+                    $"Engine:Device is 'cuda' but the CUDA execution provider did not load ({FirstLine(e.Message)}). " +
+                    "It needs an NVIDIA driver, CUDA 13 and cuDNN 9 on the library path; use Device 'auto' to fall back to CPU.", e);
             }
         }
-
-        using var cpuOptions = CreateOptions();
-        return new OnnxComponent(name, new InferenceSession(modelPath, cpuOptions), "CPU");
+        throw new InvalidOperationException("no execution provider could load the model");
     }
 
-    private SessionOptions CreateOptions()
+    private InferenceSession CreateSession(string name, string modelPath, string provider)
     {
+        using var sessionOptions = CreateOptions(provider);
+        var cache = _options.OnnxRuntime.OptimizedModelCache;
+        if (string.IsNullOrEmpty(cache) || _options.OnnxRuntime.GraphOptimizationLevel == "disabled")
+            return new InferenceSession(modelPath, sessionOptions);
+
+        // An optimised model is only valid for the providers and ORT build that made it.
+        Directory.CreateDirectory(cache);
+        var optimised = Path.Combine(cache, $"{name}-{CacheKey(modelPath, provider)}.onnx");
+        if (File.Exists(optimised))
+        {
+            sessionOptions.GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL;
+            return new InferenceSession(optimised, sessionOptions);
+        }
+        sessionOptions.OptimizedModelFilePath = optimised;
+        return new InferenceSession(modelPath, sessionOptions);
+    }
+
+    /// <summary>Session options for one provider (exposed for configuration tests).</summary>
+    internal SessionOptions CreateOptions(string provider)
+    {
+        var ort = _options.OnnxRuntime;
         var sessionOptions = new SessionOptions
         {
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            GraphOptimizationLevel = ParseLevel(ort.GraphOptimizationLevel),
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR,
         };
-        if (_options.IntraOpThreads > 0)
-            sessionOptions.IntraOpNumThreads = _options.IntraOpThreads;
-        return sessionOptions;
+        try
+        {
+            if (ort.IntraOpThreads > 0)
+                sessionOptions.IntraOpNumThreads = ort.IntraOpThreads;
+            if (ort.InterOpThreads > 0)
+                sessionOptions.InterOpNumThreads = ort.InterOpThreads;
+            switch (provider)
+            {
+                case "tensorrt":
+                    using (var trt = new OrtTensorRTProviderOptions())
+                    {
+                        trt.UpdateOptions(TensorRtSettings());
+                        sessionOptions.AppendExecutionProvider_Tensorrt(trt);
+                    }
+                    // TensorRT hands what it cannot run to CUDA.
+                    using (var cudaForTrt = new OrtCUDAProviderOptions())
+                    {
+                        cudaForTrt.UpdateOptions(CudaSettings());
+                        sessionOptions.AppendExecutionProvider_CUDA(cudaForTrt);
+                    }
+                    break;
+                case "cuda":
+                    using (var cuda = new OrtCUDAProviderOptions())
+                    {
+                        cuda.UpdateOptions(CudaSettings());
+                        sessionOptions.AppendExecutionProvider_CUDA(cuda);
+                    }
+                    break;
+            }
+            return sessionOptions;
+        }
+        catch
+        {
+            sessionOptions.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>The CUDA provider's option strings, as ONNX Runtime names them.</summary>
+    public Dictionary<string, string> CudaSettings()
+    {
+        var cuda = _options.OnnxRuntime.Cuda;
+        if (cuda.ArenaExtendStrategy is not ("kNextPowerOfTwo" or "kSameAsRequested"))
+            throw new InvalidOperationException($"Engine:OnnxRuntime:Cuda:ArenaExtendStrategy must be kNextPowerOfTwo or kSameAsRequested, not '{cuda.ArenaExtendStrategy}'");
+        if (cuda.CudnnConvAlgoSearch is not ("EXHAUSTIVE" or "HEURISTIC" or "DEFAULT"))
+            throw new InvalidOperationException($"Engine:OnnxRuntime:Cuda:CudnnConvAlgoSearch must be EXHAUSTIVE, HEURISTIC or DEFAULT, not '{cuda.CudnnConvAlgoSearch}'");
+        var settings = new Dictionary<string, string>
+        {
+            ["device_id"] = _options.CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["arena_extend_strategy"] = cuda.ArenaExtendStrategy,
+            ["cudnn_conv_algo_search"] = cuda.CudnnConvAlgoSearch,
+            ["do_copy_in_default_stream"] = "1",
+        };
+        if (cuda.GpuMemoryLimitBytes > 0)
+            settings["gpu_mem_limit"] = cuda.GpuMemoryLimitBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return settings;
+    }
+
+    /// <summary>The TensorRT provider's option strings.</summary>
+    public Dictionary<string, string> TensorRtSettings()
+    {
+        var trt = _options.OnnxRuntime.TensorRt;
+        var settings = new Dictionary<string, string>
+        {
+            ["device_id"] = _options.CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["trt_fp16_enable"] = trt.Fp16 ? "1" : "0",
+        };
+        if (!string.IsNullOrEmpty(trt.EngineCachePath))
+        {
+            settings["trt_engine_cache_enable"] = "1";
+            settings["trt_engine_cache_path"] = trt.EngineCachePath;
+        }
+        return settings;
+    }
+
+    private static GraphOptimizationLevel ParseLevel(string level) => level.Trim().ToLowerInvariant() switch
+    {
+        "disabled" => GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic" => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended" => GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all" => GraphOptimizationLevel.ORT_ENABLE_ALL,
+        _ => throw new InvalidOperationException($"Engine:OnnxRuntime:GraphOptimizationLevel must be disabled, basic, extended or all, not '{level}'"),
+    };
+
+    private string CacheKey(string modelPath, string provider)
+    {
+        using var stream = File.OpenRead(modelPath);
+        var hash = Convert.ToHexString(SHA256.HashData(stream))[..16];
+        var ort = _options.OnnxRuntime;
+        var salt = $"{OrtEnv.Instance().GetVersionString()}|{provider}|{ort.GraphOptimizationLevel}";
+        var saltHash = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(salt)))[..8];
+        return $"{hash}-{saltHash}".ToLowerInvariant();
+    }
+
+    private static string DisplayName(string provider) => provider switch
+    {
+        "cuda" => "CUDA",
+        "tensorrt" => "TensorRT",
+        _ => "CPU",
+    };
 
     private static string FirstLine(string text) => text.Split('\n', 2)[0].Trim();
 }

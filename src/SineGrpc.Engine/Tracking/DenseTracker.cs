@@ -106,7 +106,11 @@ internal sealed class DenseTracker : IFrameTracker
         return _memory?.Remove(objectId) ?? false;
     }
 
-    public void Dispose() => _memory?.Dispose();
+    public void Dispose()
+    {
+        _memory?.Dispose();
+        _preprocessor.Dispose();
+    }
 
     private DenseMemory MemoryFor(FeatureMap features)
     {

@@ -7,16 +7,17 @@ using SineGrpc.Engine.Sessions;
 
 namespace SineGrpc.Engine.Tracking;
 
-/// <summary>Pre-processing plus the encoder: one frame in, its features out. Not thread-safe (scratch buffers).</summary>
-internal sealed class FrameEncoder(LoadedModel model)
+/// <summary>
+/// Pre-processing plus the encoder: one frame in, its features out, written straight
+/// into a pooled buffer (through the model's batcher when it has one). Not thread-safe
+/// (scratch buffers); one per stream.
+/// </summary>
+internal sealed class FrameEncoder(LoadedModel model) : IDisposable
 {
     private static readonly string[] InputNames = ["image"];
-    private static readonly string[] OutputNames = ["features"];
     private readonly Preprocessor _preprocessor = new(model.Manifest);
 
-    public Preprocessor Preprocessor => _preprocessor;
-
-    public FeatureMap Encode(Mat bgr, StageTimes times)
+    public async Task<FeatureMap> EncodeAsync(Mat bgr, StageTimes times, CancellationToken cancellationToken)
     {
         var geometry = InputGeometry.For(model.Manifest, bgr.Width, bgr.Height);
         var started = Stopwatch.GetTimestamp();
@@ -25,12 +26,30 @@ internal sealed class FrameEncoder(LoadedModel model)
         times.PreprocessMs += Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
         started = Stopwatch.GetTimestamp();
-        using var image = OrtTensors.Wrap(input.Memory, 1, 3, geometry.PaddedHeight, geometry.PaddedWidth);
-        using var outputs = model.Encoder.Run(InputNames, [image], OutputNames);
-        var features = outputs.First();
-        var shape = OrtTensors.Shape(features);
-        var map = new FeatureMap(PooledArray<float>.CopyOf(OrtTensors.Data(features)), (int)shape[1], (int)shape[2], (int)shape[3], geometry);
+        var channels = model.Manifest.FeatureChannels;
+        var features = new PooledArray<float>(channels * geometry.FeatureHeight * geometry.FeatureWidth);
+        try
+        {
+            long[] shape = [1, channels, geometry.FeatureHeight, geometry.FeatureWidth];
+            if (model.Batcher is { } batcher)
+            {
+                await batcher.EncodeAsync(input, geometry.PaddedHeight, geometry.PaddedWidth, features, shape, cancellationToken);
+            }
+            else
+            {
+                using var image = OrtTensors.Wrap(input.Memory, 1, 3, geometry.PaddedHeight, geometry.PaddedWidth);
+                using var output = OrtTensors.Wrap(features.Memory, shape);
+                model.Encoder.RunInto(InputNames, [image], "features", output);
+            }
+        }
+        catch
+        {
+            features.Dispose();
+            throw;
+        }
         times.EncoderMs += Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        return map;
+        return new FeatureMap(features, channels, geometry.FeatureHeight, geometry.FeatureWidth, geometry);
     }
+
+    public void Dispose() => _preprocessor.Dispose();
 }

@@ -9,8 +9,10 @@ namespace SineGrpc.Engine.Tracking;
 /// upsample, crop, resize (the <see cref="Postprocessor"/>), then threshold or argmax,
 /// then lay the frame's prompts over the prediction. Not thread-safe (scratch buffers).
 /// </summary>
-internal sealed class OutputBuilder(Postprocessor postprocessor)
+internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
 {
+    public void Dispose() => postprocessor.Dispose();
+
     /// <summary>
     /// The frame's result; the scores the model gave each object before prompts were laid
     /// over (what memory records); and, when asked, each object's per-pixel confidence

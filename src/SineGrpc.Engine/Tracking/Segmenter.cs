@@ -50,7 +50,7 @@ public static class Segmenter
     /// <summary>Components smaller than this many output pixels are noise, not instances.</summary>
     private const int MinInstanceArea = 16;
 
-    public static SegmentResult Segment(LoadedModel model, SegmentInput input)
+    public static async Task<SegmentResult> SegmentAsync(LoadedModel model, SegmentInput input, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
         var times = new StageTimes();
@@ -61,25 +61,26 @@ public static class Segmenter
 
         var policy = new MemoryPolicy(Math.Max(1, input.References.Count), FixFirstFrame: false, DecayRatio: 0f);
         using var tracker = model.CreateTracker(policy);
-        var encoder = new FrameEncoder(model);
+        using var encoder = new FrameEncoder(model);
         for (var r = 0; r < input.References.Count; r++)
         {
             var reference = input.References[r];
             if (reference.Prompts.Count == 0)
                 continue;
-            using var features = encoder.Encode(reference.Image, times);
+            using var features = await encoder.EncodeAsync(reference.Image, times, cancellationToken);
             var step = Stopwatch.GetTimestamp();
             tracker.AddReference(features, reference.Prompts, r);
             times.MemoryMs += Stopwatch.GetElapsedTime(step).TotalMilliseconds;
         }
 
-        using var target = encoder.Encode(input.Target, times);
+        using var target = await encoder.EncodeAsync(input.Target, times, cancellationToken);
         var decode = Stopwatch.GetTimestamp();
         using var maps = tracker.Predict(target, [], input.References.Count);
         times.DecoderMs = Stopwatch.GetElapsedTime(decode).TotalMilliseconds;
 
         var post = Stopwatch.GetTimestamp();
-        var (objects, _, confidence) = new OutputBuilder(new Postprocessor()).Build(maps, target.Geometry, [], input.Output, times, keepConfidence: true);
+        using var output = new OutputBuilder(new Postprocessor());
+        var (objects, _, confidence) = output.Build(maps, target.Geometry, [], input.Output, times, keepConfidence: true);
         using (confidence)
         {
             var semantic = objects.Objects.Select(o => new ObjectResult(o.ObjectId, o.Score, PooledArray<byte>.CopyOf(o.Mask.Span), o.Stats)).ToList();

@@ -95,9 +95,7 @@ internal sealed class TokenTracker : IFrameTracker
 
     public bool Remove(int objectId) => _memory.Remove(objectId);
 
-    public void Dispose()
-    {
-    }
+    public void Dispose() => _preprocessor.Dispose();
 
     private void Anchor(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber)
     {

@@ -17,6 +17,7 @@ public sealed class TrackSession : IDisposable
     private readonly FrameEncoder _encoder;
     private readonly OutputBuilder _output;
     private readonly OutputSpec _spec;
+    private readonly IDisposable? _batchMembership;
     private int _frameNumber;
 
     public TrackSession(LoadedModel model, MemoryPolicy policy, OutputSpec output)
@@ -26,6 +27,7 @@ public sealed class TrackSession : IDisposable
         _tracker = model.CreateTracker(policy);
         _encoder = new FrameEncoder(model);
         _output = new OutputBuilder(new Postprocessor());
+        _batchMembership = model.Batcher?.Join();
         Policy = policy;
     }
 
@@ -46,7 +48,7 @@ public sealed class TrackSession : IDisposable
     /// Segments one frame. Bad input (<see cref="InvalidInputException"/>) is detected
     /// before any state changes, so the stream can go on with the next frame.
     /// </summary>
-    public FrameResult ProcessFrame(FrameInput input)
+    public async Task<FrameResult> ProcessFrameAsync(FrameInput input, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
         var times = new StageTimes();
@@ -67,7 +69,7 @@ public sealed class TrackSession : IDisposable
         }
         else
         {
-            using var features = _encoder.Encode(input.Image, times);
+            using var features = await _encoder.EncodeAsync(input.Image, times, cancellationToken);
 
             var step = Stopwatch.GetTimestamp();
             using var maps = _tracker.Predict(features, input.Prompts, _frameNumber);
@@ -87,7 +89,13 @@ public sealed class TrackSession : IDisposable
         return result;
     }
 
-    public void Dispose() => _tracker.Dispose();
+    public void Dispose()
+    {
+        _batchMembership?.Dispose();
+        _tracker.Dispose();
+        _encoder.Dispose();
+        _output.Dispose();
+    }
 }
 
 /// <summary>Checks callers' prompts against their frame before anything is computed.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using OpenTelemetry.Metrics;
 using SineGrpc.Engine;
 using SineGrpc.Engine.Models;
 using SineGrpc.Engine.Sessions;
@@ -22,12 +23,25 @@ public static class ServerApp
 
         builder.Services.Configure<EngineOptions>(builder.Configuration.GetSection(EngineOptions.Section));
         builder.Services.Configure<ServiceLimits>(builder.Configuration.GetSection(ServiceLimits.Section));
+        builder.Services.Configure<DrainOptions>(builder.Configuration.GetSection(DrainOptions.Section));
+        var drain = builder.Configuration.GetSection(DrainOptions.Section).Get<DrainOptions>() ?? new DrainOptions();
+        // Room for the drain (which runs inside ApplicationStopping) plus the rest of shutdown.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(drain.GracePeriodSeconds + 10));
         var limits = builder.Configuration.GetSection(ServiceLimits.Section).Get<ServiceLimits>() ?? new ServiceLimits();
 
+        builder.Services.AddSingleton<EngineMetrics>();
         builder.Services.AddSingleton<SessionFactory>();
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<StreamSlots>();
+        builder.Services.AddSingleton<ServiceMetrics>();
+        builder.Services.AddSingleton<DrainCoordinator>();
+        builder.Services.AddHostedService(s => s.GetRequiredService<DrainCoordinator>());
         builder.Services.AddHostedService<ModelLoader>();
+
+        // Metrics for Prometheus, on their own port (see MetricsEndpoint).
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+            .AddMeter(ServiceMetrics.MeterName, Engine.Sessions.EngineMetrics.MeterName, "System.Runtime")
+            .AddPrometheusExporter());
 
         builder.Services.AddGrpc(options =>
         {
@@ -48,6 +62,7 @@ public static class ServerApp
         app.MapGrpcService<SegmentationService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
+        MetricsEndpoint.Map(app, builder.Configuration);
         app.MapGet("/", () => "SineGrpc serves gRPC over HTTP/2 on this port; see README.md.");
         return app;
     }

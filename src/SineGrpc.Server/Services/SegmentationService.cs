@@ -15,6 +15,8 @@ namespace SineGrpc.Server.Services;
 public sealed class SegmentationService(
     ModelCatalog catalog,
     StreamSlots slots,
+    DrainCoordinator drain,
+    ServiceMetrics metrics,
     IOptions<ServiceLimits> limits,
     ILogger<SegmentationService> logger) : Segmentation.SegmentationBase
 {
@@ -22,11 +24,43 @@ public sealed class SegmentationService(
 
     public override async Task Track(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
     {
+        try
+        {
+            await TrackStream(requestStream, responseStream, context);
+        }
+        catch (RpcException e)
+        {
+            metrics.Error(e.StatusCode);
+            throw;
+        }
+    }
+
+    private async Task TrackStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
+    {
+        EnsureAccepting();
         using var slot = slots.TryAcquire() ?? throw new RpcException(new Status(StatusCode.ResourceExhausted,
             $"the server is at its limit of {slots.Capacity} concurrent Track streams; retry later or use another replica"));
         EnsureReady();
+        metrics.StreamOpened();
+        try
+        {
+            await RunStream(requestStream, responseStream, context);
+        }
+        catch (OperationCanceledException) when (drain.StreamsEnding.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                "the server is shutting down and its grace period is over: open a new stream (another replica takes it) and send the prompts again"));
+        }
+        finally
+        {
+            metrics.StreamClosed();
+        }
+    }
 
-        var cancellation = context.CancellationToken;
+    private async Task RunStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
+    {
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsEnding);
+        var cancellation = ending.Token;
         if (!await requestStream.MoveNext(cancellation))
             return;
         if (requestStream.Current.KindCase != TrackRequest.KindOneofCase.Start)
@@ -49,7 +83,7 @@ public sealed class SegmentationService(
                     request.KindCase == TrackRequest.KindOneofCase.Start
                         ? "`start` was already sent on this stream: send it once, first"
                         : "a Track message must set `start` or `frame`"));
-            var reply = await Task.Run(() => ProcessFrame(session, request.Frame, encoding), cancellation);
+            var reply = await Task.Run(() => ProcessFrameAsync(session, request.Frame, encoding, cancellation), cancellation);
             await responseStream.WriteAsync(reply, cancellation);
         }
         logger.LogInformation("Track stream ended after {Frames} frames", session.FramesProcessed);
@@ -57,11 +91,20 @@ public sealed class SegmentationService(
 
     public override async Task<SegmentResponse> Segment(SegmentRequest request, ServerCallContext context)
     {
-        EnsureReady();
-        var model = FindModel(request.Model);
-        if (request.References.Count > _limits.MaxReferences)
-            throw new RpcException(new Status(StatusCode.InvalidArgument, $"{request.References.Count} references are over the limit of {_limits.MaxReferences}"));
-        return await Task.Run(() => Invalid(() => SegmentImage(model, request)), context.CancellationToken);
+        try
+        {
+            EnsureAccepting();
+            EnsureReady();
+            var model = FindModel(request.Model);
+            if (request.References.Count > _limits.MaxReferences)
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"{request.References.Count} references are over the limit of {_limits.MaxReferences}"));
+            return await Task.Run(() => SegmentImageAsync(model, request, context.CancellationToken), context.CancellationToken);
+        }
+        catch (RpcException e)
+        {
+            metrics.Error(e.StatusCode);
+            throw;
+        }
     }
 
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
@@ -78,7 +121,7 @@ public sealed class SegmentationService(
         return Task.FromResult(ModelDescriber.Describe(FindModel(request.Model), catalog.MaxMemoryCapacity));
     }
 
-    private TrackResponse ProcessFrame(TrackSession session, TrackFrame frame, MaskEncoding encoding)
+    private async Task<TrackResponse> ProcessFrameAsync(TrackSession session, TrackFrame frame, MaskEncoding encoding, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -89,16 +132,22 @@ public sealed class SegmentationService(
             var removed = frame.RemoveObjectIds.Select(id => (int)id).ToList();
             CheckObjectLimit(session.ObjectIds.Except(removed).Union(prompts.Select(p => p.ObjectId)).Count());
 
-            using var result = session.ProcessFrame(new FrameInput(image, prompts, removed));
+            using var result = await session.ProcessFrameAsync(new FrameInput(image, prompts, removed), cancellationToken);
             var reply = new TrackResponse { FrameIndex = frame.FrameIndex, Width = (uint)result.Width, Height = (uint)result.Height };
             reply.Objects.AddRange(result.Objects.Select(o => ResultWriter.Object(o, result.Width, result.Height, encoding)));
             reply.IndexMask = ResultWriter.IndexMask(result);
-            reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, totalMs);
+            metrics.Frame(session.ModelName, result.Times, imageDecodeMs, totalMs);
             return reply;
         }
         catch (InvalidInputException e)
         {
             return FrameFailed(frame, StatusCode.InvalidArgument, e.Message);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
         }
         catch (Exception e)
         {
@@ -109,7 +158,7 @@ public sealed class SegmentationService(
         }
     }
 
-    private SegmentResponse SegmentImage(LoadedModel model, SegmentRequest request)
+    private async Task<SegmentResponse> SegmentImageAsync(LoadedModel model, SegmentRequest request, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var images = new List<Mat>();
@@ -130,7 +179,7 @@ public sealed class SegmentationService(
             var threshold = request.InstanceScoreThreshold ?? 0.5f;
             var maxInstances = request.MaxInstances == 0 ? 100 : (int)request.MaxInstances;
             var output = OptionsReader.Output(request.Output, _limits.MaxFramePixels);
-            using var result = Segmenter.Segment(model, new SegmentInput(references, target, output, threshold, maxInstances));
+            using var result = await Segmenter.SegmentAsync(model, new SegmentInput(references, target, output, threshold, maxInstances), cancellationToken);
 
             var encoding = request.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
             var (width, height) = (result.Objects.Width, result.Objects.Height);
@@ -138,8 +187,14 @@ public sealed class SegmentationService(
             response.Objects.AddRange(result.Objects.Objects.Select(o => ResultWriter.Object(o, width, height, encoding)));
             response.Instances.AddRange(result.Instances.Select(i => ResultWriter.Instance(i, width, height, encoding)));
             response.Semantic.AddRange(result.Semantic.Select(s => ResultWriter.Object(s, width, height, encoding)));
-            response.Timings = ResultWriter.Timings(result.Objects.Times, imageDecodeMs, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            response.Timings = ResultWriter.Timings(result.Objects.Times, imageDecodeMs, totalMs);
+            metrics.Frame(model.Name, result.Objects.Times, imageDecodeMs, totalMs);
             return response;
+        }
+        catch (InvalidInputException e)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
         }
         finally
         {
@@ -154,15 +209,21 @@ public sealed class SegmentationService(
             throw new InvalidInputException($"{objects} objects are over the limit of {_limits.MaxObjectsPerStream} per stream");
     }
 
-    private static TrackResponse FrameFailed(TrackFrame frame, StatusCode code, string message) => new()
+    private TrackResponse FrameFailed(TrackFrame frame, StatusCode code, string message)
     {
-        FrameIndex = frame.FrameIndex,
-        Error = new FrameError { Code = (int)code, Status = StatusName(code), Message = message },
-    };
+        metrics.Error(code);
+        return new TrackResponse
+        {
+            FrameIndex = frame.FrameIndex,
+            Error = new FrameError { Code = (int)code, Status = StatusNames.Of(code), Message = message },
+        };
+    }
 
-    // INVALID_ARGUMENT, not InvalidArgument: the names grpc.health and grpcurl print.
-    private static string StatusName(StatusCode code) =>
-        string.Concat(code.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + c : c.ToString())).ToUpperInvariant();
+    private void EnsureAccepting()
+    {
+        if (drain.IsDraining)
+            throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down: retry, another replica will take the call"));
+    }
 
     private void EnsureReady()
     {

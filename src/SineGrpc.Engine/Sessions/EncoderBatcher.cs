@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Microsoft.ML.OnnxRuntime;
+using SineGrpc.Engine.Memory;
+
+namespace SineGrpc.Engine.Sessions;
+
+/// <summary>
+/// Triton-style dynamic batching of one model's encoder across streams: a frame waits
+/// at most <see cref="BatchingOptions.MaxQueueDelayMicroseconds"/> for frames of the same
+/// input size from other streams, then they run as one batch. It waits only while other
+/// streams are open that could join, so a lone stream never pays the delay. Each stream
+/// awaits its frame before sending the next, so every stream keeps its frame order. The
+/// queue is bounded: when full, callers wait (backpressure) instead of piling up frames.
+/// </summary>
+public sealed class EncoderBatcher : IAsyncDisposable
+{
+    private static readonly string[] InputNames = ["image"];
+    private readonly OnnxComponent _encoder;
+    private readonly BatchingOptions _options;
+    private readonly EngineMetrics _metrics;
+    private readonly Channel<Work> _queue;
+    private readonly SemaphoreSlim _inFlight;
+    private readonly Task _loop;
+    private int _clients;
+
+    public EncoderBatcher(OnnxComponent encoder, BatchingOptions options, EngineMetrics metrics)
+    {
+        _encoder = encoder;
+        _options = options;
+        _metrics = metrics;
+        _queue = Channel.CreateBounded<Work>(new BoundedChannelOptions(Math.Max(1, options.QueueCapacity))
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _inFlight = new SemaphoreSlim(encoder.SessionCount);
+        _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>Streams currently able to send frames (they may join each other's batches).</summary>
+    public int Clients => Volatile.Read(ref _clients);
+
+    /// <summary>Registers a stream for as long as the returned handle lives.</summary>
+    public IDisposable Join()
+    {
+        Interlocked.Increment(ref _clients);
+        return new Membership(this);
+    }
+
+    /// <summary>
+    /// Encodes one image [3, H, W] into <paramref name="output"/> [C, h, w]. Completes when
+    /// the batch holding it has run.
+    /// </summary>
+    public async Task EncodeAsync(PooledArray<float> image, int height, int width, PooledArray<float> output, long[] outputShape, CancellationToken cancellationToken)
+    {
+        var work = new Work(image, height, width, output, outputShape, Stopwatch.GetTimestamp());
+        await _queue.Writer.WriteAsync(work, cancellationToken);
+        await work.Done.Task.WaitAsync(cancellationToken);
+    }
+
+    private async Task LoopAsync()
+    {
+        var reader = _queue.Reader;
+        Work? carry = null;
+        var maxBatch = Math.Max(1, _options.MaxBatchSize);
+        var delay = TimeSpan.FromMicroseconds(Math.Max(0, _options.MaxQueueDelayMicroseconds));
+        while (true)
+        {
+            Work first;
+            if (carry is not null)
+            {
+                first = carry;
+                carry = null;
+            }
+            else if (!await reader.WaitToReadAsync() || !reader.TryRead(out first!))
+            {
+                break;
+            }
+
+            var batch = new List<Work>(maxBatch) { first };
+            var deadline = first.Enqueued + (long)(delay.TotalSeconds * Stopwatch.Frequency);
+            while (batch.Count < maxBatch)
+            {
+                if (reader.TryRead(out var next))
+                {
+                    if (next.Height == first.Height && next.Width == first.Width)
+                    {
+                        batch.Add(next);
+                        continue;
+                    }
+                    carry = next;      // another input size: it starts the next batch
+                    break;
+                }
+                if (_options.PreferredBatchSizes.Contains(batch.Count) || Clients <= batch.Count)
+                    break;
+                var remaining = TimeSpan.FromSeconds((double)(deadline - Stopwatch.GetTimestamp()) / Stopwatch.Frequency);
+                if (remaining <= TimeSpan.Zero)
+                    break;
+                using var timeout = new CancellationTokenSource(remaining);
+                try
+                {
+                    if (!await reader.WaitToReadAsync(timeout.Token))
+                        break;
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            await _inFlight.WaitAsync();
+            _ = Task.Run(() =>
+            {
+                try
+                {
+                    Run(batch);
+                }
+                finally
+                {
+                    _inFlight.Release();
+                }
+            });
+        }
+    }
+
+    private void Run(List<Work> batch)
+    {
+        var first = batch[0];
+        var count = batch.Count;
+        var inputLength = 3 * first.Height * first.Width;
+        var outputLength = first.Output.Length;
+        try
+        {
+            foreach (var work in batch)
+                _metrics.Queued("encoder-batch", Stopwatch.GetElapsedTime(work.Enqueued));
+            _metrics.Batched(count);
+            if (count == 1)
+            {
+                // The common case: bind the caller's own buffers, no copies.
+                using var input = OrtTensors.Wrap(first.Image.Memory, 1, 3, first.Height, first.Width);
+                using var output = OrtTensors.Wrap(first.Output.Memory, first.OutputShape);
+                _encoder.RunInto(InputNames, [input], "features", output);
+            }
+            else
+            {
+                using var images = new PooledArray<float>(count * inputLength);
+                using var features = new PooledArray<float>(count * outputLength);
+                for (var i = 0; i < count; i++)
+                    batch[i].Image.Span.CopyTo(images.Span.Slice(i * inputLength, inputLength));
+                var shape = (long[])first.OutputShape.Clone();
+                shape[0] = count;
+                using var input = OrtTensors.Wrap(images.Memory, count, 3, first.Height, first.Width);
+                using var output = OrtTensors.Wrap(features.Memory, shape);
+                _encoder.RunInto(InputNames, [input], "features", output);
+                for (var i = 0; i < count; i++)
+                    features.Span.Slice(i * outputLength, outputLength).CopyTo(batch[i].Output.Span);
+            }
+            foreach (var work in batch)
+                work.Done.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            foreach (var work in batch)
+                work.Done.TrySetException(e);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop;
+    }
+
+    private sealed record Work(PooledArray<float> Image, int Height, int Width, PooledArray<float> Output, long[] OutputShape, long Enqueued)
+    {
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed class Membership(EncoderBatcher owner) : IDisposable
+    {
+        private int _left;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _left, 1) == 0)
+                Interlocked.Decrement(ref owner._clients);
+        }
+    }
+}

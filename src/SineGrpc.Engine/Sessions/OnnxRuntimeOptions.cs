@@ -1,0 +1,73 @@
+namespace SineGrpc.Engine.Sessions;
+
+/// <summary>ONNX Runtime session settings, bound from "Engine:OnnxRuntime".</summary>
+public sealed class OnnxRuntimeOptions
+{
+    /// <summary>
+    /// Execution providers in order of preference: "cuda", "tensorrt", "cpu". The CPU
+    /// provider is always last, whether listed or not. Engine:Device = "cpu" skips the rest.
+    /// </summary>
+    public List<string> ExecutionProviders { get; set; } = ["cuda", "cpu"];
+
+    public CudaProviderOptions Cuda { get; set; } = new();
+
+    public TensorRtProviderOptions TensorRt { get; set; } = new();
+
+    /// <summary>"disabled", "basic", "extended" or "all".</summary>
+    public string GraphOptimizationLevel { get; set; } = "all";
+
+    /// <summary>Folder for optimised models, so later starts skip graph optimisation; empty = off.</summary>
+    public string OptimizedModelCache { get; set; } = "";
+
+    /// <summary>Threads inside one operator; 0 = ONNX Runtime's default (one per core).</summary>
+    public int IntraOpThreads { get; set; }
+
+    /// <summary>Threads across independent operators; 0 = ONNX Runtime's default.</summary>
+    public int InterOpThreads { get; set; }
+
+    /// <summary>Sessions per model component (encoder, pool, decoder). More than one helps on big GPUs.</summary>
+    public int SessionsPerComponent { get; set; } = 1;
+
+    /// <summary>Runs one session may have in flight at once; callers beyond wait for a lease.</summary>
+    public int MaxConcurrentRunsPerSession { get; set; } = 1;
+}
+
+/// <summary>CUDA execution provider settings ("Engine:OnnxRuntime:Cuda").</summary>
+public sealed class CudaProviderOptions
+{
+    /// <summary>"kNextPowerOfTwo" or "kSameAsRequested".</summary>
+    public string ArenaExtendStrategy { get; set; } = "kNextPowerOfTwo";
+
+    /// <summary>cuDNN convolution algorithm search: "EXHAUSTIVE", "HEURISTIC" or "DEFAULT".</summary>
+    public string CudnnConvAlgoSearch { get; set; } = "EXHAUSTIVE";
+
+    /// <summary>GPU memory limit of the arena in bytes; 0 = no limit.</summary>
+    public long GpuMemoryLimitBytes { get; set; }
+}
+
+/// <summary>TensorRT execution provider settings ("Engine:OnnxRuntime:TensorRt"); used when "tensorrt" is listed.</summary>
+public sealed class TensorRtProviderOptions
+{
+    public bool Fp16 { get; set; }
+
+    /// <summary>Folder for built TensorRT engines; empty = no cache (slow starts).</summary>
+    public string EngineCachePath { get; set; } = "";
+}
+
+/// <summary>Triton-style dynamic batching of encoder work ("Engine:Batching").</summary>
+public sealed class BatchingOptions
+{
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Most frames in one encoder run.</summary>
+    public int MaxBatchSize { get; set; } = 4;
+
+    /// <summary>How long the first frame of a batch may wait for others, in microseconds.</summary>
+    public int MaxQueueDelayMicroseconds { get; set; } = 1000;
+
+    /// <summary>Batch sizes worth dispatching at once, without waiting out the delay.</summary>
+    public List<int> PreferredBatchSizes { get; set; } = [];
+
+    /// <summary>Frames that may wait for the encoder; callers beyond wait (backpressure).</summary>
+    public int QueueCapacity { get; set; } = 64;
+}
