@@ -56,7 +56,7 @@ public sealed class ServerFixture : IAsyncLifetime
         await WaitUntilServing();
     }
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();

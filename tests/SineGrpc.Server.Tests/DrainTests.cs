@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Sine.V1;
+using SineGrpc.Server.Hosting;
+
+namespace SineGrpc.Server.Tests;
+
+/// <summary>Graceful drain, on a server of its own (it gets stopped).</summary>
+public sealed class DrainTests : IAsyncLifetime
+{
+    private const int GraceSeconds = 3;
+    private readonly string _root = Directory.CreateTempSubdirectory("sine-drain-").FullName;
+    private readonly int _metricsPort = ServerFixture.FreePort();
+    private WebApplication _app = null!;
+    private GrpcChannel _channel = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = ServerApp.Create([], new Dictionary<string, string?>
+        {
+            ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
+            ["Kestrel:Endpoints:Metrics:Url"] = $"http://127.0.0.1:{_metricsPort}",
+            ["Engine:ModelsPath"] = Directory.CreateDirectory(Path.Combine(_root, "models")).FullName,
+            ["Engine:EmbeddedModelCache"] = Path.Combine(_root, "cache"),
+            ["Engine:Device"] = "cpu",
+            ["Drain:GracePeriodSeconds"] = GraceSeconds.ToString(),
+        });
+        await _app.StartAsync();
+        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single(a => !a.EndsWith($":{_metricsPort}", StringComparison.Ordinal));
+        _channel = GrpcChannel.ForAddress(address);
+        var health = new Health.HealthClient(_channel);
+        for (var i = 0; (await health.CheckAsync(new HealthCheckRequest())).Status != HealthCheckResponse.Types.ServingStatus.Serving; i++)
+        {
+            if (i == 600)
+                throw new TimeoutException("the server did not report SERVING within 2 minutes");
+            await Task.Delay(200);
+        }
+    }
+
+    [Fact]
+    public async Task Sigterm_turns_health_off_refuses_new_streams_and_ends_open_ones_after_the_grace_period()
+    {
+        var client = new Segmentation.SegmentationClient(_channel);
+        var health = new Health.HealthClient(_channel);
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using var open = client.Track();
+        await open.RequestStream.WriteAsync(TrackClient.Start());
+        await open.RequestStream.WriteAsync(TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))));
+        Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
+
+        var clock = Stopwatch.StartNew();
+        var stopping = Task.Run(() => _app.StopAsync());     // what SIGTERM does
+
+        // Health turns NOT_SERVING (published within a second) while the stream is still open.
+        var status = HealthCheckResponse.Types.ServingStatus.Serving;
+        for (var i = 0; i < 30 && status == HealthCheckResponse.Types.ServingStatus.Serving; i++)
+        {
+            await Task.Delay(100);
+            status = (await health.CheckAsync(new HealthCheckRequest())).Status;
+        }
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, status);
+
+        // New streams are refused.
+        var refused = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(client, [TrackClient.Start()]));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+
+        // The open stream still works during the grace period...
+        await open.RequestStream.WriteAsync(TrackClient.Frame(1, SyntheticVideo.Jpeg(frame)));
+        Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Single(open.ResponseStream.Current.Objects);
+
+        // ...and then ends with UNAVAILABLE and a message a client can act on.
+        var ended = await Assert.ThrowsAsync<RpcException>(() => open.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(StatusCode.Unavailable, ended.StatusCode);
+        Assert.Contains("new stream", ended.Status.Detail);
+
+        await stopping;
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(GraceSeconds + 8), $"shutdown took {clock.Elapsed}");
+        frame.Dispose();
+    }
+
+    public async Task DisposeAsync()
+    {
+        _channel.Dispose();
+        await _app.DisposeAsync();
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,1 @@
+"""SINE -> ONNX bundle exporter for SineGrpc (see docs/export.md)."""
