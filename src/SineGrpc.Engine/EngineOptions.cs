@@ -31,6 +31,9 @@ public sealed class EngineOptions
     /// <summary>The dynamic batcher that merges encoder work from concurrent streams.</summary>
     public BatchingOptions Batching { get; set; } = new();
 
+    /// <summary>How the embedded model is built: features, input size, label propagation, memory defaults (Engine:Embedded:*).</summary>
+    public Models.Embedded.EmbeddedModelOptions Embedded { get; set; } = new();
+
     /// <summary>Largest memory capacity (entries per object) a stream may ask for.</summary>
     public int MaxMemoryCapacity { get; set; } = 16;
 

@@ -172,11 +172,11 @@ public class ChartTests
         var rendered = Chart.Render();
         Assert.Equal("30", rendered.Settings["Drain__GracePeriodSeconds"]);
         Assert.Equal(["sleep", "5"], Yaml.List(rendered.Server, "lifecycle", "preStop", "exec", "command").Cast<string>());
-        Assert.Equal(5 + 30 + 10, Yaml.Int(rendered.PodSpec, "terminationGracePeriodSeconds"));
+        Assert.Equal(5 + 30 + 15, Yaml.Int(rendered.PodSpec, "terminationGracePeriodSeconds"));
 
         var longer = Chart.Render("--set", "drain.gracePeriodSeconds=90", "--set", "probes.liveness.failureThreshold=12", "--set", "drain.preStopSleepSeconds=0");
         Assert.Equal("90", longer.Settings["Drain__GracePeriodSeconds"]);
-        Assert.Equal(90 + 10, Yaml.Int(longer.PodSpec, "terminationGracePeriodSeconds"));
+        Assert.Equal(90 + 15, Yaml.Int(longer.PodSpec, "terminationGracePeriodSeconds"));
         Assert.False(longer.Server.ContainsKey("lifecycle"));
     }
 
@@ -317,6 +317,7 @@ public class ChartTests
     [InlineData("autoscaling.targetStreamsPerPod=16", "must be below limits.maxConcurrentStreams")]
     [InlineData("ingress.enabled=true", "ingress.tls.secretName")]
     [InlineData("metrics.port=5000", "must differ")]
+    [InlineData("drain.terminationExtraSeconds=10", "drain.terminationExtraSeconds must exceed 10")]
     public void Bad_values_fail_the_render_with_a_reason(string set, string reason)
     {
         var result = Chart.Template("--set", set);

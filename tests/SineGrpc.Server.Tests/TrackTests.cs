@@ -80,6 +80,37 @@ public sealed class TrackTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Live_mode_skips_stale_frames_but_answers_every_frame_in_order()
+    {
+        using var video = new SyntheticVideo();
+        var start = TrackClient.Start();
+        start.Start.Live = true;
+        var requests = new List<TrackRequest> { start };
+        var truths = new List<byte[]>();
+        for (var t = 0; t < 12; t++)
+        {
+            var (frame, truth) = video.Render(t);
+            using (frame)
+            {
+                truths.Add(truth);
+                var prompts = t == 0 ? new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } : [];
+                requests.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
+            }
+        }
+
+        // All frames are sent at once, far faster than a CPU serves them.
+        var replies = await TrackClient.RunAsync(server.Client, requests);
+
+        Assert.Equal(Enumerable.Range(0, 12).Select(i => (ulong)i), replies.Select(r => r.FrameIndex));
+        Assert.False(replies[0].Skipped);                      // it carries the prompt
+        Assert.False(replies[^1].Skipped);                     // the newest frame always wins
+        Assert.Contains(replies, r => r.Skipped);
+        Assert.All(replies.Where(r => r.Skipped), r => Assert.Empty(r.Objects));
+        var served = replies.Select((r, t) => (r, t)).Where(x => !x.r.Skipped && x.t > 0).ToList();
+        Assert.All(served, x => Assert.True(SyntheticVideo.IoU(TrackClient.Decode(x.r.Objects[0]), truths[x.t], 1) >= 0.5));
+    }
+
+    [Fact]
     public async Task Undecodable_frame_gets_an_error_reply_and_the_stream_goes_on()
     {
         using var video = new SyntheticVideo();

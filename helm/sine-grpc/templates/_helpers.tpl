@@ -90,6 +90,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- if le (mul (int .Values.probes.liveness.periodSeconds) (int .Values.probes.liveness.failureThreshold)) (int .Values.drain.gracePeriodSeconds) }}
 {{- fail "probes.liveness.periodSeconds x failureThreshold must exceed drain.gracePeriodSeconds: health is NOT_SERVING while a pod drains" }}
 {{- end }}
+{{- if le (int .Values.drain.terminationExtraSeconds) 10 }}
+{{- fail "drain.terminationExtraSeconds must exceed 10: the server's own shutdown timeout is drain.gracePeriodSeconds + 10" }}
+{{- end }}
 {{- if and .Values.autoscaling.enabled (ge (int .Values.autoscaling.targetStreamsPerPod) (int .Values.limits.maxConcurrentStreams)) }}
 {{- fail "autoscaling.targetStreamsPerPod must be below limits.maxConcurrentStreams, or pods refuse streams before the HPA adds any" }}
 {{- end }}

@@ -68,7 +68,8 @@ internal static class DavisDataset
 /// Reads annotations as the toolkit does. Pixel values are object ids; 255 is "void" and
 /// counts as background (the semi-supervised toolkit passes no void mask to its measures),
 /// except in binary masks whose only values are 0 and 255 (DAVIS 2016), where it is object 1.
-/// The objects of a sequence are 1..(largest id in the first frame).
+/// The objects of a sequence are 1..(largest id in the first frame). For binary sequences
+/// the toolkit's DAVIS 2016 mode applies to the results too: any non-zero pixel is the object.
 /// </summary>
 internal sealed class AnnotationReader
 {
@@ -83,6 +84,9 @@ internal sealed class AnnotationReader
     }
 
     public int ObjectCount { get; }
+
+    /// <summary>A single-object sequence annotated 0/255.</summary>
+    public bool IsBinary => _binary;
 
     /// <summary>Object ids per pixel (0 = background), void removed.</summary>
     public byte[] Ids(LabelImage image)

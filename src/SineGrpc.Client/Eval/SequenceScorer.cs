@@ -49,7 +49,7 @@ internal static class SequenceScorer
                 predicted = new byte[result.Values.Length];
                 for (var i = 0; i < predicted.Length; i++)
                 {
-                    var id = result.Values[i];
+                    var id = reader.IsBinary && result.Values[i] != 0 ? (ushort)1 : result.Values[i];
                     if (id > objects)
                     {
                         extraIds.Add(id);

@@ -5,9 +5,11 @@ namespace SineGrpc.Engine.Imaging;
 /// <summary>
 /// How a source frame maps onto a model's input: resized keeping its aspect so the longer
 /// side is <see cref="ModelManifest.InputSize"/>, then zero-padded at the bottom and right.
+/// The shorter side is int(size / (longer / shorter)) in double arithmetic, truncated, as
+/// SINE's reference evaluation computes it.
 /// </summary>
 /// <param name="FeatureStride">Input pixels per cell of the encoder's features.</param>
-/// <param name="MaskStride">Input pixels per cell of the decoder's mask outputs.</param>
+/// <param name="MaskScale">Cells of the decoder's mask outputs per feature cell, along each axis.</param>
 public readonly record struct InputGeometry(
     int SourceWidth,
     int SourceHeight,
@@ -16,7 +18,7 @@ public readonly record struct InputGeometry(
     int PaddedWidth,
     int PaddedHeight,
     int FeatureStride,
-    int MaskStride)
+    int MaskScale)
 {
     /// <summary>Width of the encoder's feature grid.</summary>
     public int FeatureWidth => PaddedWidth / FeatureStride;
@@ -24,11 +26,11 @@ public readonly record struct InputGeometry(
     /// <summary>Height of the encoder's feature grid.</summary>
     public int FeatureHeight => PaddedHeight / FeatureStride;
 
-    /// <summary>Width of the decoder's mask outputs (padded width / mask stride, rounded down).</summary>
-    public int MaskWidth => PaddedWidth / MaskStride;
+    /// <summary>Width of the decoder's mask outputs.</summary>
+    public int MaskWidth => FeatureWidth * MaskScale;
 
-    /// <summary>Height of the decoder's mask outputs (padded height / mask stride, rounded down).</summary>
-    public int MaskHeight => PaddedHeight / MaskStride;
+    /// <summary>Height of the decoder's mask outputs.</summary>
+    public int MaskHeight => FeatureHeight * MaskScale;
 
     /// <summary>The geometry of a width x height frame for <paramref name="manifest"/>'s model.</summary>
     public static InputGeometry For(ModelManifest manifest, int width, int height)
@@ -39,26 +41,25 @@ public readonly record struct InputGeometry(
 
         int size = manifest.InputSize;
         int resizedWidth, resizedHeight;
-        if (width >= height)
+        // The reference: aspect = w / h; wider than tall: (size, int(size / aspect)),
+        // else (int(size * aspect), size). Kept at least 1 pixel.
+        var aspect = (double)width / height;
+        if (aspect > 1)
         {
             resizedWidth = size;
-            resizedHeight = ScaleRounded(height, size, width);
+            resizedHeight = Math.Max(1, (int)(size / aspect));
         }
         else
         {
             resizedHeight = size;
-            resizedWidth = ScaleRounded(width, size, height);
+            resizedWidth = Math.Max(1, (int)(size * aspect));
         }
 
         int stride = manifest.FeatureStride;
         int paddedWidth = manifest.PadSize > 0 ? manifest.PadSize : RoundUp(resizedWidth, stride);
         int paddedHeight = manifest.PadSize > 0 ? manifest.PadSize : RoundUp(resizedHeight, stride);
-        return new InputGeometry(width, height, resizedWidth, resizedHeight, paddedWidth, paddedHeight, stride, manifest.MaskStride);
+        return new InputGeometry(width, height, resizedWidth, resizedHeight, paddedWidth, paddedHeight, stride, manifest.MaskCellsPerFeatureCell);
     }
-
-    /// <summary>round(value * numerator / denominator), halves up, at least 1; exact integer arithmetic.</summary>
-    private static int ScaleRounded(int value, int numerator, int denominator) =>
-        (int)Math.Max(1, ((long)value * numerator * 2 + denominator) / (2L * denominator));
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 }

@@ -9,13 +9,18 @@ namespace SineGrpc.Engine.Memory;
 /// </summary>
 public sealed class PooledArray<T> : IDisposable
 {
+    // A pool of our own rather than ArrayPool.Shared: the shared pool trims large arrays
+    // after gen-2 collections, which large tensors themselves trigger, so a long stream
+    // kept re-allocating them. This one keeps what it has been given back.
+    private static readonly ArrayPool<T> Pool = ArrayPool<T>.Create(maxArrayLength: 1 << 28, maxArraysPerBucket: 64);
+
     private T[]? _array;
 
     public PooledArray(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
-        _array = ArrayPool<T>.Shared.Rent(Math.Max(1, length));
+        _array = Pool.Rent(Math.Max(1, length));
     }
 
     public int Length { get; }
@@ -45,6 +50,6 @@ public sealed class PooledArray<T> : IDisposable
     {
         var array = Interlocked.Exchange(ref _array, null);
         if (array is not null)
-            ArrayPool<T>.Shared.Return(array);
+            Pool.Return(array);
     }
 }

@@ -61,7 +61,7 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
     private IEnumerable<string> BundleFolders()
     {
         if (_options.EnableEmbeddedModel)
-            yield return EmbeddedModel.EnsureBuilt(_options.ResolveEmbeddedCache(), logger);
+            yield return EmbeddedModel.EnsureBuilt(_options.ResolveEmbeddedCache(), logger, _options.Embedded);
         if (Directory.Exists(_options.ModelsPath))
         {
             foreach (var manifest in Directory.EnumerateFiles(_options.ModelsPath, "model.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
@@ -82,7 +82,10 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
         using var image = new Mat(height, width, MatType.CV_8UC3, Scalar.All(127));
         using var mask = new Memory.PooledArray<byte>(width * height);
         mask.Span.Clear();
-        mask.Span[(height / 2 * width + width / 4)..(height / 2 * width + width / 2)].Fill(1);
+        // A block, not a line: SINE pools masks at 3.5 input pixels a cell, where a
+        // one-pixel line can vanish (and an empty prompt is rejected).
+        for (var y = height / 4; y < height / 2; y++)
+            mask.Span[(y * width + width / 4)..(y * width + width / 2)].Fill(1);
         using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
         using (await session.ProcessFrameAsync(new FrameInput(image, [new PromptMask(1, mask.Memory)], []))) { }
         using (await session.ProcessFrameAsync(new FrameInput(image, [], []))) { }

@@ -41,10 +41,29 @@ public sealed record ModelManifest
     /// <summary>Input pixels per feature cell.</summary>
     public required int FeatureStride { get; init; }
 
-    /// <summary>Input pixels per cell of the decoder's mask outputs (4 for SINE's 4h x 4w masks; equal to <see cref="FeatureStride"/> for dense labels).</summary>
-    public required int MaskStride { get; init; }
+    /// <summary>
+    /// Cells of the decoder's mask outputs per feature cell, along each axis: SINE's masks
+    /// are 4h x 4w (296 x 296 over a 74 x 74 grid: 3.5 input pixels per cell, which no
+    /// integer stride can say); dense labels are at the feature grid (1). 0 = unset, then
+    /// derived from <see cref="MaskStride"/>.
+    /// </summary>
+    public int MaskScale { get; init; }
 
-    /// <summary>Where Segment's instances come from: "model" or "connected-components".</summary>
+    /// <summary>
+    /// Older manifests: input pixels per mask cell, which must divide <see cref="FeatureStride"/>.
+    /// 0 = unset; <see cref="MaskScale"/> is the field to write.
+    /// </summary>
+    public int MaskStride { get; init; }
+
+    /// <summary>Mask cells per feature cell, from <see cref="MaskScale"/> or else <see cref="MaskStride"/>.</summary>
+    [JsonIgnore]
+    public int MaskCellsPerFeatureCell => MaskScale > 0 ? MaskScale : FeatureStride / MaskStride;
+
+    /// <summary>
+    /// Where Segment's instances come from: "model" (a tokens model whose decoder also
+    /// outputs <c>ins_logits</c> [1,Q,N+1] and <c>ins_masks</c> [1,Q,mh,mw], read as SINE's
+    /// inference reads them) or "connected-components" (of each label's mask).
+    /// </summary>
     public string InstanceSource { get; init; } = "connected-components";
 
     public MemoryDefaults Memory { get; init; } = new();
@@ -72,12 +91,22 @@ public sealed record ModelManifest
             throw new InvalidDataException($"{path}: channel_order must be 'rgb' or 'bgr'");
         if (Mean.Length != 3 || Std.Length != 3)
             throw new InvalidDataException($"{path}: mean and std need 3 values each");
-        if (InputSize <= 0 || FeatureStride <= 0 || MaskStride <= 0 || FeatureChannels <= 0)
-            throw new InvalidDataException($"{path}: input_size, feature_stride, mask_stride and feature_channels must be positive");
+        if (InputSize <= 0 || FeatureStride <= 0 || FeatureChannels <= 0)
+            throw new InvalidDataException($"{path}: input_size, feature_stride and feature_channels must be positive");
+        if (MaskScale < 0 || MaskStride < 0 || (MaskScale == 0 && MaskStride == 0))
+            throw new InvalidDataException($"{path}: mask_scale (mask cells per feature cell) must be set and positive");
+        if (MaskScale == 0 && FeatureStride % MaskStride != 0)
+            throw new InvalidDataException($"{path}: mask_stride {MaskStride} does not divide feature_stride {FeatureStride}: give mask_scale instead");
+        if (MaskScale > 0 && MaskStride > 0 && MaskStride * MaskScale != FeatureStride)
+            throw new InvalidDataException($"{path}: mask_scale {MaskScale} and mask_stride {MaskStride} disagree; give mask_scale only");
         if (PadSize != 0 && (PadSize < InputSize || PadSize % FeatureStride != 0))
             throw new InvalidDataException($"{path}: pad_size must be 0 or a multiple of feature_stride at least input_size");
         if (MemoryKind == MemoryKinds.Tokens && Files.Pool is null)
             throw new InvalidDataException($"{path}: a tokens model needs files.pool");
+        if (InstanceSource is not (InstanceSources.Model or InstanceSources.ConnectedComponents))
+            throw new InvalidDataException($"{path}: instance_source must be '{InstanceSources.Model}' or '{InstanceSources.ConnectedComponents}'");
+        if (InstanceSource == InstanceSources.Model && MemoryKind != MemoryKinds.Tokens)
+            throw new InvalidDataException($"{path}: instance_source 'model' needs a tokens model (its decoder's ins_logits and ins_masks)");
     }
 
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -86,6 +115,12 @@ public sealed record ModelManifest
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
+}
+
+public static class InstanceSources
+{
+    public const string Model = "model";
+    public const string ConnectedComponents = "connected-components";
 }
 
 public static class MemoryKinds

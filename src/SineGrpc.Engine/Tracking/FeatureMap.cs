@@ -37,5 +37,7 @@ public sealed class ObjectMaps(int[] objectIds, MapKind kind, PooledArray<float>
     public int Width { get; } = width;
     /// <summary>Per object, the model's probability that it is present at all (1 where the model has no such output).</summary>
     public float[] Presence { get; } = presence;
+    /// <summary>Per object, the decoder's raw presence logits (SINE: [present, absent]); null where the model has none.</summary>
+    public float[][]? IdLogits { get; init; }
     public void Dispose() => Maps.Dispose();
 }

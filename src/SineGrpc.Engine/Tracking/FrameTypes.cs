@@ -9,8 +9,11 @@ public sealed record PromptMask(int ObjectId, ReadOnlyMemory<byte> Mask);
 /// <summary>One frame for a <see cref="TrackSession"/>: decoded BGR pixels, prompts, objects to drop.</summary>
 public sealed record FrameInput(Mat Image, IReadOnlyList<PromptMask> Prompts, IReadOnlyList<int> RemovedObjectIds);
 
-/// <summary>Output geometry and layout. Width/height 0 = the frame's size; one of them 0 = keep aspect.</summary>
-public sealed record OutputSpec(int Width, int Height, bool Exclusive)
+/// <summary>
+/// Output geometry and layout. Width/height 0 = the frame's size; one of them 0 = keep aspect.
+/// <paramref name="IncludeLogits"/>: attach the model's raw presence logits to each object (verification).
+/// </summary>
+public sealed record OutputSpec(int Width, int Height, bool Exclusive, bool IncludeLogits = false)
 {
     public (int Width, int Height) Resolve(int frameWidth, int frameHeight) => (Width, Height) switch
     {
@@ -29,6 +32,8 @@ public sealed class ObjectResult(int objectId, float score, PooledArray<byte> ma
     /// <summary>Row-major, output width x height, 0 or 1.</summary>
     public PooledArray<byte> Mask { get; } = mask;
     public MaskStats Stats { get; } = stats;
+    /// <summary>The decoder's raw presence logits for this object (SINE: [present, absent]); null where the model has none.</summary>
+    public float[]? IdLogits { get; init; }
     public void Dispose() => Mask.Dispose();
 }
 

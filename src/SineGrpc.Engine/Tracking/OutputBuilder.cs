@@ -63,7 +63,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
 
         var objects = new ObjectResult[count];
         for (var i = 0; i < count; i++)
-            objects[i] = new ObjectResult(ids[i], scores[i], masks[i], MaskStats.Of(masks[i].Span, width, height));
+            objects[i] = new ObjectResult(ids[i], scores[i], masks[i], MaskStats.Of(masks[i].Span, width, height)) { IdLogits = spec.IncludeLogits ? maps.IdLogits?[i] : null };
 
         PooledArray<ushort>? indexMap = null;
         if (spec.Exclusive)
@@ -99,7 +99,8 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     }
 
     // SINE's score: P(present) x mean foreground probability inside the object's own
-    // mask. For soft labels the probability is the label itself.
+    // mask, as sum / (area + 1e-6) like the reference. For soft labels the probability is
+    // the label itself, and the mean a plain one.
     private static float ScoreAndMask(MapKind kind, ReadOnlySpan<float> channel, ReadOnlySpan<ushort> owner, ushort id, float presence, Span<byte> mask, Span<float> confidence)
     {
         var sum = 0.0;
@@ -117,7 +118,9 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
                 area++;
             }
         }
-        return area == 0 ? 0f : (float)(presence * sum / area);
+        if (area == 0)
+            return 0f;
+        return kind == MapKind.Logits ? (float)(presence * (sum / (area + 1e-6))) : (float)(presence * sum / area);
     }
 
     // A prompted object is returned exactly as prompted (resized to the output), with

@@ -9,8 +9,13 @@ namespace SineGrpc.Engine.Tracking;
 /// <summary>A reference image (BGR) and its labelled masks.</summary>
 public sealed record ReferenceInput(Mat Image, IReadOnlyList<PromptMask> Prompts);
 
-/// <summary>One in-context segmentation request.</summary>
-public sealed record SegmentInput(IReadOnlyList<ReferenceInput> References, Mat Target, OutputSpec Output, float InstanceThreshold, int MaxInstances);
+/// <summary>
+/// One in-context segmentation request. <paramref name="SemanticThreshold"/> binarises a
+/// model's semantic maps (SINE's few-shot segmentation evaluation uses 0.7); models without
+/// an instance head ignore it.
+/// </summary>
+public sealed record SegmentInput(IReadOnlyList<ReferenceInput> References, Mat Target, OutputSpec Output, float InstanceThreshold, int MaxInstances,
+    float SemanticThreshold = Segmenter.DefaultSemanticThreshold);
 
 /// <summary>An instance found in the target: its label (reference object id), score and mask.</summary>
 public sealed class InstanceResult(int label, float score, PooledArray<byte> mask, MaskStats stats) : IDisposable
@@ -42,11 +47,19 @@ public sealed class SegmentResult(FrameResult objects, IReadOnlyList<InstanceRes
 /// <summary>
 /// In-context segmentation of one image: every reference's masks go into a fresh
 /// memory (several shots of one id pool together), then the target is predicted from
-/// it. Models without an instance head get instances from the connected components
-/// of each label's mask (ModelInfo says so).
+/// it. A model with an instance head (instance_source "model") gives instances and
+/// semantic masks as SINE's inference computes them from <c>ins_logits</c> and
+/// <c>ins_masks</c>; other models get instances from the connected components of each
+/// label's mask, and semantic masks equal to the same-object masks (ModelInfo says so).
 /// </summary>
 public static class Segmenter
 {
+    /// <summary>SINE's few-shot segmentation threshold on its semantic maps.</summary>
+    public const float DefaultSemanticThreshold = 0.7f;
+
+    /// <summary>SINE's instance inference keeps the best (query, label) pairs by class probability, this many, before scoring masks.</summary>
+    public const int InstanceCandidates = 100;
+
     /// <summary>Components smaller than this many output pixels are noise, not instances.</summary>
     private const int MinInstanceArea = 16;
 
@@ -74,6 +87,9 @@ public static class Segmenter
         }
 
         using var target = await encoder.EncodeAsync(input.Target, times, cancellationToken);
+        if (model.Manifest.InstanceSource == InstanceSources.Model && tracker is TokenTracker tokens)
+            return SegmentWithInstanceHead(tokens, target, input, times, started);
+
         var decode = Stopwatch.GetTimestamp();
         using var maps = tracker.Predict(target, [], input.References.Count);
         times.DecoderMs = Stopwatch.GetElapsedTime(decode).TotalMilliseconds;
@@ -89,6 +105,145 @@ public static class Segmenter
             times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             return new SegmentResult(objects, instances, semantic);
         }
+    }
+
+    private static SegmentResult SegmentWithInstanceHead(TokenTracker tracker, FeatureMap target, SegmentInput input, StageTimes times, long started)
+    {
+        var decode = Stopwatch.GetTimestamp();
+        var (maps, instanceMaps) = tracker.PredictWithInstances(target);
+        times.DecoderMs = Stopwatch.GetElapsedTime(decode).TotalMilliseconds;
+        using (maps)
+        using (instanceMaps)
+        {
+            var post = Stopwatch.GetTimestamp();
+            using var output = new OutputBuilder(new Postprocessor());
+            var (objects, _, _) = output.Build(maps, target.Geometry, [], input.Output, times);
+            var (width, height) = (objects.Width, objects.Height);
+            var probabilities = ClassProbabilities(instanceMaps);
+            using var postprocessor = new Postprocessor();
+            var instances = ModelInstances(instanceMaps, probabilities, maps.ObjectIds, target.Geometry, width, height, postprocessor, input.InstanceThreshold, input.MaxInstances);
+            var semantic = ModelSemantic(instanceMaps, probabilities, maps.ObjectIds, target.Geometry, width, height, input.SemanticThreshold);
+            times.PostprocessMs = Stopwatch.GetElapsedTime(post).TotalMilliseconds;
+            times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            return new SegmentResult(objects, instances, semantic);
+        }
+    }
+
+    /// <summary>Per query, the softmax over its N + 1 class logits, without the negative class: [Q, N].</summary>
+    private static float[] ClassProbabilities(InstanceMaps maps)
+    {
+        int q = maps.Queries, n = maps.Classes;
+        var probabilities = new float[q * n];
+        for (var i = 0; i < q; i++)
+        {
+            var row = maps.Logits.AsSpan(i * (n + 1), n + 1);
+            var max = float.NegativeInfinity;
+            foreach (var v in row)
+                max = Math.Max(max, v);
+            var sum = 0f;
+            foreach (var v in row)
+                sum += MathF.Exp(v - max);
+            for (var c = 0; c < n; c++)
+                probabilities[i * n + c] = MathF.Exp(row[c] - max) / sum;
+        }
+        return probabilities;
+    }
+
+    /// <summary>
+    /// SINE's instance inference: the <see cref="InstanceCandidates"/> most probable
+    /// (query, label) pairs; each query's mask at the output size (upsample, crop, resize),
+    /// binarised at logit 0; score = class probability x mean sigmoid inside the mask;
+    /// those scoring above the threshold, best first, at most <paramref name="maxInstances"/>.
+    /// </summary>
+    private static List<InstanceResult> ModelInstances(InstanceMaps maps, float[] probabilities, int[] labels, InputGeometry g, int width, int height,
+        Postprocessor postprocessor, float threshold, int maxInstances)
+    {
+        var n = maps.Classes;
+        var candidates = Enumerable.Range(0, probabilities.Length)
+            .OrderByDescending(i => probabilities[i]).ThenBy(i => i)
+            .Take(Math.Min(InstanceCandidates, probabilities.Length))
+            .ToList();
+        var pixels = width * height;
+        var mapSize = maps.Height * maps.Width;
+        var found = new List<InstanceResult>();
+        using var logits = new PooledArray<float>(pixels);
+        using var binary = new PooledArray<byte>(pixels);
+        foreach (var query in candidates.Select(i => i / n).Distinct())
+        {
+            postprocessor.ToOutput(maps.Masks.Span.Slice(query * mapSize, mapSize), 1, maps.Height, maps.Width, g, width, height, logits.Span);
+            var meanForeground = TokenTracker.MeanForeground(logits.Span, binary.Span);
+            foreach (var candidate in candidates.Where(i => i / n == query))
+            {
+                var score = probabilities[candidate] * meanForeground;
+                if (!(score > threshold))
+                    continue;
+                var mask = PooledArray<byte>.CopyOf(binary.Span);
+                found.Add(new InstanceResult(labels[candidate % n], score, mask, MaskStats.Of(mask.Span, width, height)));
+            }
+        }
+        found.Sort((a, b) => b.Score.CompareTo(a.Score));
+        foreach (var extra in found.Skip(maxInstances))
+            extra.Dispose();
+        return [.. found.Take(maxInstances)];
+    }
+
+    /// <summary>
+    /// SINE's semantic inference: per label, the sum over queries of the label's class
+    /// probability times the query's mask sigmoid, at the padded input size (masks
+    /// upsampled bilinearly), cropped to the resized image and resized to the output;
+    /// mask = value above the threshold; score = mean value inside the mask.
+    /// </summary>
+    private static List<ObjectResult> ModelSemantic(InstanceMaps maps, float[] probabilities, int[] labels, InputGeometry g, int width, int height, float threshold)
+    {
+        var n = maps.Classes;
+        int rw = g.ResizedWidth, rh = g.ResizedHeight, crop = rw * rh;
+        var mapSize = maps.Height * maps.Width;
+        using var accumulated = PooledArray<float>.Zeroed(n * crop);
+        using var padded = new PooledArray<float>(g.PaddedHeight * g.PaddedWidth);
+        using var sigmoid = new PooledArray<float>(crop);
+        for (var q = 0; q < maps.Queries; q++)
+        {
+            MaskViews.Resize(maps.Masks.Span.Slice(q * mapSize, mapSize), maps.Height, maps.Width, padded.Span, g.PaddedHeight, g.PaddedWidth, InterpolationFlags.Linear);
+            for (var y = 0; y < rh; y++)
+            {
+                var row = padded.Span.Slice(y * g.PaddedWidth, rw);
+                var dst = sigmoid.Span.Slice(y * rw, rw);
+                for (var x = 0; x < rw; x++)
+                    dst[x] = 1f / (1f + MathF.Exp(-row[x]));
+            }
+            for (var c = 0; c < n; c++)
+            {
+                var weight = probabilities[q * n + c];
+                var acc = accumulated.Span.Slice(c * crop, crop);
+                var s = sigmoid.Span;
+                for (var p = 0; p < crop; p++)
+                    acc[p] += weight * s[p];
+            }
+        }
+
+        var pixels = width * height;
+        var semantic = new List<ObjectResult>(n);
+        using var resized = new PooledArray<float>(pixels);
+        for (var c = 0; c < n; c++)
+        {
+            MaskViews.Resize(accumulated.Span.Slice(c * crop, crop), rh, rw, resized.Span, height, width, InterpolationFlags.Linear);
+            var mask = new PooledArray<byte>(pixels);
+            var sum = 0.0;
+            long area = 0;
+            var values = resized.Span;
+            for (var p = 0; p < pixels; p++)
+            {
+                var inside = values[p] > threshold;
+                mask.Span[p] = inside ? (byte)1 : (byte)0;
+                if (inside)
+                {
+                    sum += values[p];
+                    area++;
+                }
+            }
+            semantic.Add(new ObjectResult(labels[c], area == 0 ? 0f : (float)(sum / area), mask, MaskStats.Of(mask.Span, width, height)));
+        }
+        return semantic;
     }
 
     private static List<InstanceResult> ConnectedInstances(FrameResult objects, float[] presence, PooledArray<float> confidence, float threshold, int maxInstances)

@@ -1,5 +1,4 @@
 using Microsoft.ML.OnnxRuntime;
-using OpenCvSharp;
 using SineGrpc.Engine.Imaging;
 using SineGrpc.Engine.Memory;
 using SineGrpc.Engine.Models;
@@ -12,24 +11,32 @@ namespace SineGrpc.Engine.Tracking;
 /// every object, and one pooling run that turns the frame's prompts or predictions
 /// into (sum, area) memory entries. No memory image is ever encoded again.
 /// </summary>
+/// <remarks>
+/// Masks enter memory as the reference evaluation builds them: a prompt, or the
+/// prediction binarised at the frame's own size, is resized to the model's resized
+/// input with nearest neighbour (PyTorch's rule) and zero-padded; pool.onnx then
+/// resizes it to the mask-feature size and binarises it again. A prediction is
+/// recorded with the score the reference gives it at the frame's size, whatever
+/// output size the client asked for.
+/// </remarks>
 internal sealed class TokenTracker : IFrameTracker
 {
     private static readonly string[] PoolInputs = ["features", "masks"];
     private static readonly string[] PoolOutputs = ["sums", "areas"];
     private static readonly string[] DecoderInputs = ["features", "id_tokens"];
     private static readonly string[] DecoderOutputs = ["id_logits", "id_masks"];
+    private static readonly string[] DecoderOutputsWithInstances = ["id_logits", "id_masks", "ins_logits", "ins_masks"];
 
     private readonly LoadedModel _model;
     private readonly OnnxComponent _pool;
     private readonly TokenMemory _memory;
-    private readonly Preprocessor _preprocessor;
+    private readonly Postprocessor _postprocessor = new();
 
     public TokenTracker(LoadedModel model, MemoryPolicy policy)
     {
         _model = model;
         _pool = model.Pool ?? throw new InvalidOperationException($"model {model.Name} has tokens memory but no pool graph");
         _memory = new TokenMemory(model.Manifest.FeatureChannels, policy);
-        _preprocessor = new Preprocessor(model.Manifest);
     }
 
     public IReadOnlyList<int> ObjectIds => [.. _memory.ObjectIds];
@@ -43,24 +50,16 @@ internal sealed class TokenTracker : IFrameTracker
     {
         if (prompts.Count > 0)
             Anchor(features, prompts, frameNumber);
-        var ids = _memory.ObjectIds.ToArray();
-        if (ids.Length == 0)
-            return ObjectMaps.Empty(MapKind.Logits);
+        var (maps, instances) = Decode(features, withInstances: false);
+        instances?.Dispose();
+        return maps;
+    }
 
-        var channels = _memory.Channels;
-        using var tokens = new PooledArray<float>(ids.Length * channels);
-        _memory.WriteTokens(tokens.Span);
-        using var featureValue = WrapFeatures(features);
-        using var tokenValue = OrtTensors.Wrap(tokens.Memory, 1, ids.Length, channels);
-        using var outputs = _model.Decoder.Run(DecoderInputs, [featureValue, tokenValue], DecoderOutputs);
-        var logits = OrtTensors.Data(outputs.First());
-        var masks = outputs.Last();
-        var shape = OrtTensors.Shape(masks);
-
-        var presence = new float[ids.Length];
-        for (var i = 0; i < ids.Length; i++)
-            presence[i] = 1f / (1f + MathF.Exp(logits[2 * i + 1] - logits[2 * i]));   // softmax(...)[present]
-        return new ObjectMaps(ids, MapKind.Logits, PooledArray<float>.CopyOf(OrtTensors.Data(masks)), (int)shape[2], (int)shape[3], presence);
+    /// <summary>Decodes the frame against the memory, with the decoder's instance outputs (Segment on a model-instance bundle).</summary>
+    public (ObjectMaps Objects, InstanceMaps Instances) PredictWithInstances(FeatureMap features)
+    {
+        var (maps, instances) = Decode(features, withInstances: true);
+        return (maps, instances!);
     }
 
     public void Remember(FeatureMap features, ObjectMaps maps, ReadOnlySpan<float> scores, bool prompted, int frameNumber)
@@ -68,18 +67,21 @@ internal sealed class TokenTracker : IFrameTracker
         var count = maps.ObjectIds.Length;
         if (count == 0)
             return;
-        // The prediction, as a binary mask at the padded input size, pooled like any
-        // memory image would be (the reference writes frame 0's own prediction too).
         var g = features.Geometry;
         var plane = g.PaddedHeight * g.PaddedWidth;
-        using var masks = new PooledArray<float>(count * plane);
+        var sourcePixels = g.SourceWidth * g.SourceHeight;
         var mapSize = maps.Height * maps.Width;
+        var ownScores = new float[count];
+        using var masks = new PooledArray<float>(count * plane);
+        using var logits = new PooledArray<float>(sourcePixels);
+        using var binary = new PooledArray<byte>(sourcePixels);
         for (var i = 0; i < count; i++)
         {
-            var mask = masks.Span.Slice(i * plane, plane);
-            MaskViews.Resize(maps.Maps.Span.Slice(i * mapSize, mapSize), maps.Height, maps.Width, mask, g.PaddedHeight, g.PaddedWidth, InterpolationFlags.Linear);
-            for (var p = 0; p < mask.Length; p++)
-                mask[p] = mask[p] > 0f ? 1f : 0f;
+            // The prediction at the frame's size (upsample, crop, resize), binarised and
+            // scored as the reference does, then brought to the model's input like a prompt.
+            _postprocessor.ToOutput(maps.Maps.Span.Slice(i * mapSize, mapSize), 1, maps.Height, maps.Width, g, g.SourceWidth, g.SourceHeight, logits.Span);
+            ownScores[i] = maps.Presence[i] * MeanForeground(logits.Span, binary.Span);
+            NearestToInput(binary.Span, g, masks.Span.Slice(i * plane, plane));
         }
         var (sums, areas) = RunPool(features, masks, count);
         using (sums)
@@ -88,14 +90,112 @@ internal sealed class TokenTracker : IFrameTracker
             for (var i = 0; i < count; i++)
             {
                 if (_memory.Contains(maps.ObjectIds[i]))
-                    _memory.Remember(maps.ObjectIds[i], sums.Span.Slice(i * channels, channels), areas[i], scores[i], frameNumber);
+                    _memory.Remember(maps.ObjectIds[i], sums.Span.Slice(i * channels, channels), areas[i], ownScores[i], frameNumber);
             }
         }
     }
 
     public bool Remove(int objectId) => _memory.Remove(objectId);
 
-    public void Dispose() => _preprocessor.Dispose();
+    public void Dispose() => _postprocessor.Dispose();
+
+    /// <summary>
+    /// SINE's mask score: binary = logit &gt; 0, and the mean sigmoid inside it,
+    /// sum / (area + 1e-6) as the reference computes it (0 for an empty mask).
+    /// </summary>
+    internal static float MeanForeground(ReadOnlySpan<float> logits, Span<byte> binary)
+    {
+        var sum = 0.0;
+        long area = 0;
+        for (var p = 0; p < logits.Length; p++)
+        {
+            if (logits[p] > 0f)
+            {
+                binary[p] = 1;
+                sum += 1.0 / (1.0 + Math.Exp(-logits[p]));
+                area++;
+            }
+            else
+            {
+                binary[p] = 0;
+            }
+        }
+        return (float)(sum / (area + 1e-6));
+    }
+
+    /// <summary>
+    /// A source-size mask (non-zero = object) at the model's input: resized to the resized
+    /// image with PyTorch's nearest rule (source index = min(floor(i * (float)in / out), in - 1),
+    /// in single precision), zeros in the padding.
+    /// </summary>
+    internal static void NearestToInput(ReadOnlySpan<byte> mask, InputGeometry g, Span<float> destination)
+    {
+        destination.Clear();
+        var columns = NearestIndices(g.SourceWidth, g.ResizedWidth);
+        var rows = NearestIndices(g.SourceHeight, g.ResizedHeight);
+        for (var y = 0; y < g.ResizedHeight; y++)
+        {
+            var source = mask.Slice(rows[y] * g.SourceWidth, g.SourceWidth);
+            var line = destination.Slice(y * g.PaddedWidth, g.ResizedWidth);
+            for (var x = 0; x < line.Length; x++)
+                line[x] = source[columns[x]] != 0 ? 1f : 0f;
+        }
+    }
+
+    private static int[] NearestIndices(int input, int output)
+    {
+        var indices = new int[output];
+        var scale = (float)input / output;
+        for (var i = 0; i < output; i++)
+        {
+            indices[i] = input == output ? i
+                : output == 2 * input ? i >> 1
+                : Math.Min((int)MathF.Floor(i * scale), input - 1);
+        }
+        return indices;
+    }
+
+    private (ObjectMaps Maps, InstanceMaps? Instances) Decode(FeatureMap features, bool withInstances)
+    {
+        var ids = _memory.ObjectIds.ToArray();
+        if (ids.Length == 0)
+            return (ObjectMaps.Empty(MapKind.Logits), withInstances ? InstanceMaps.Empty : null);
+
+        var channels = _memory.Channels;
+        using var tokens = new PooledArray<float>(ids.Length * channels);
+        _memory.WriteTokens(tokens.Span);
+        using var featureValue = WrapFeatures(features);
+        using var tokenValue = OrtTensors.Wrap(tokens.Memory, 1, ids.Length, channels);
+        using var outputs = _model.Decoder.Run(DecoderInputs, [featureValue, tokenValue], withInstances ? DecoderOutputsWithInstances : DecoderOutputs);
+        var logits = OrtTensors.Data(outputs.ElementAt(0));
+        var masks = outputs.ElementAt(1);
+        var shape = OrtTensors.Shape(masks);
+
+        var presence = new float[ids.Length];
+        var idLogits = new float[ids.Length][];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            idLogits[i] = [logits[2 * i], logits[2 * i + 1]];
+            presence[i] = 1f / (1f + MathF.Exp(logits[2 * i + 1] - logits[2 * i]));   // softmax(...)[present]
+        }
+        var maps = new ObjectMaps(ids, MapKind.Logits, PooledArray<float>.CopyOf(OrtTensors.Data(masks)), (int)shape[2], (int)shape[3], presence)
+        {
+            IdLogits = idLogits,
+        };
+        if (!withInstances)
+            return (maps, null);
+
+        var insLogits = outputs.ElementAt(2);
+        var insMasks = outputs.ElementAt(3);
+        var logitShape = OrtTensors.Shape(insLogits);
+        var maskShape = OrtTensors.Shape(insMasks);
+        if (logitShape[2] != ids.Length + 1)
+            throw new InvalidOperationException($"model {_model.Name}: ins_logits has {logitShape[2]} classes for {ids.Length} objects (expected N + 1)");
+        var instances = new InstanceMaps(
+            OrtTensors.Data(insLogits).ToArray(), (int)logitShape[1], ids.Length,
+            PooledArray<float>.CopyOf(OrtTensors.Data(insMasks)), (int)maskShape[2], (int)maskShape[3]);
+        return (maps, instances);
+    }
 
     private void Anchor(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber)
     {
@@ -103,7 +203,7 @@ internal sealed class TokenTracker : IFrameTracker
         var plane = g.PaddedHeight * g.PaddedWidth;
         using var masks = new PooledArray<float>(prompts.Count * plane);
         for (var k = 0; k < prompts.Count; k++)
-            _preprocessor.MaskToInput(prompts[k].Mask.Span, g.SourceWidth, g.SourceHeight, g, masks.Span.Slice(k * plane, plane));
+            NearestToInput(prompts[k].Mask.Span, g, masks.Span.Slice(k * plane, plane));
         var (sums, areas) = RunPool(features, masks, prompts.Count);
         using (sums)
         {
@@ -131,4 +231,23 @@ internal sealed class TokenTracker : IFrameTracker
 
     private static OrtValue WrapFeatures(FeatureMap features) =>
         OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
+}
+
+/// <summary>
+/// A SINE decoder's instance outputs for one target: <see cref="Logits"/> [Q, N + 1]
+/// (per query, a logit per prototype, the negative class last) and <see cref="Masks"/>
+/// [Q, Height, Width] mask logits over the padded input.
+/// </summary>
+internal sealed class InstanceMaps(float[] logits, int queries, int classes, PooledArray<float> masks, int height, int width) : IDisposable
+{
+    public static InstanceMaps Empty => new([], 0, 0, new PooledArray<float>(0), 0, 0);
+
+    public float[] Logits { get; } = logits;
+    public int Queries { get; } = queries;
+    /// <summary>N: the objects (labels), without the negative class.</summary>
+    public int Classes { get; } = classes;
+    public PooledArray<float> Masks { get; } = masks;
+    public int Height { get; } = height;
+    public int Width { get; } = width;
+    public void Dispose() => Masks.Dispose();
 }

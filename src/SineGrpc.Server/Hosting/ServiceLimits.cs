@@ -17,6 +17,9 @@ public sealed class ServiceLimits
     /// <summary>Largest gRPC message, in bytes. The default holds a raw 4K RGB frame (about 25 MB) with room for its prompts.</summary>
     public int MaxMessageBytes { get; set; } = 64 * 1024 * 1024;
 
+    /// <summary>Live-mode frames (and skipped-frame markers) one stream may have waiting.</summary>
+    public int LiveQueueCapacity { get; set; } = 32;
+
     /// <summary>Reference images one Segment call may carry.</summary>
     public int MaxReferences { get; set; } = 16;
 }

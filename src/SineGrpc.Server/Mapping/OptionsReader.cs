@@ -38,6 +38,6 @@ internal static class OptionsReader
             throw new InvalidInputException($"output.layout {options.Layout} is not supported");
         if ((long)options.Width * options.Height > maxPixels)
             throw new InvalidInputException($"output size {options.Width}x{options.Height} is over the limit of {maxPixels} pixels");
-        return new OutputSpec(checked((int)options.Width), checked((int)options.Height), options.Layout == MaskLayout.Index);
+        return new OutputSpec(checked((int)options.Width), checked((int)options.Height), options.Layout == MaskLayout.Index, options.IncludeLogits);
     }
 }

@@ -8,14 +8,20 @@ namespace SineGrpc.Server.Mapping;
 /// <summary>Writes engine results as API messages, in the encoding the client asked for.</summary>
 internal static class ResultWriter
 {
-    public static ObjectMask Object(ObjectResult result, int width, int height, MaskEncoding encoding) => new()
+    public static ObjectMask Object(ObjectResult result, int width, int height, MaskEncoding encoding)
     {
-        ObjectId = (uint)result.ObjectId,
-        Score = result.Score,
-        Mask = EncodeMask(result.Mask.Span[..(width * height)], width, height, encoding),
-        Box = Box(result.Stats),
-        Area = (ulong)result.Stats.Area,
-    };
+        var message = new ObjectMask
+        {
+            ObjectId = (uint)result.ObjectId,
+            Score = result.Score,
+            Mask = EncodeMask(result.Mask.Span[..(width * height)], width, height, encoding),
+            Box = Box(result.Stats),
+            Area = (ulong)result.Stats.Area,
+        };
+        if (result.IdLogits is { } logits)
+            message.IdLogits.AddRange(logits);   // only set when the client asked (OutputOptions.include_logits)
+        return message;
+    }
 
     public static Instance Instance(InstanceResult result, int width, int height, MaskEncoding encoding) => new()
     {

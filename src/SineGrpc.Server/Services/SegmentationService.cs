@@ -74,20 +74,59 @@ public sealed class SegmentationService(
         var encoding = start.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
 
         using var session = new TrackSession(model, policy, output);
-        logger.LogInformation("Track stream started on {Model} (peer {Peer})", model.Name, context.Peer);
-        while (await requestStream.MoveNext(cancellation))
+        logger.LogInformation("Track stream started on {Model} (peer {Peer}{Live})", model.Name, context.Peer, start.Live ? ", live" : "");
+        if (start.Live)
         {
-            var request = requestStream.Current;
-            if (request.KindCase != TrackRequest.KindOneofCase.Frame)
-                throw new RpcException(new Status(StatusCode.FailedPrecondition,
-                    request.KindCase == TrackRequest.KindOneofCase.Start
-                        ? "`start` was already sent on this stream: send it once, first"
-                        : "a Track message must set `start` or `frame`"));
-            var reply = await Task.Run(() => ProcessFrameAsync(session, request.Frame, encoding, cancellation), cancellation);
-            await responseStream.WriteAsync(reply, cancellation);
+            await ServeLive(session, requestStream, responseStream, encoding, cancellation);
+        }
+        else
+        {
+            // One frame at a time: the next is read only when this one is answered, so a
+            // fast client is held back by HTTP/2 flow control, not buffered here.
+            while (await requestStream.MoveNext(cancellation))
+            {
+                var frame = NextFrame(requestStream.Current);
+                var reply = await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation);
+                await responseStream.WriteAsync(reply, cancellation);
+            }
         }
         logger.LogInformation("Track stream ended after {Frames} frames", session.FramesProcessed);
     }
+
+    private async Task ServeLive(TrackSession session, IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream,
+        MaskEncoding encoding, CancellationToken cancellation)
+    {
+        var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
+        var reading = Task.Run(async () =>
+        {
+            try
+            {
+                while (await requestStream.MoveNext(cancellation))
+                    await queue.AddAsync(NextFrame(requestStream.Current), cancellation);
+                queue.Complete();
+            }
+            catch (Exception e)
+            {
+                queue.Complete(e);
+            }
+        }, cancellation);
+
+        while (await queue.TakeAsync(cancellation) is { } entry)
+        {
+            var reply = entry.Frame is { } frame
+                ? await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation)
+                : new TrackResponse { FrameIndex = entry.FrameIndex, Skipped = true };
+            await responseStream.WriteAsync(reply, cancellation);
+        }
+        await reading;
+    }
+
+    private static TrackFrame NextFrame(TrackRequest request) => request.KindCase switch
+    {
+        TrackRequest.KindOneofCase.Frame => request.Frame,
+        TrackRequest.KindOneofCase.Start => throw new RpcException(new Status(StatusCode.FailedPrecondition, "`start` was already sent on this stream: send it once, first")),
+        _ => throw new RpcException(new Status(StatusCode.FailedPrecondition, "a Track message must set `start` or `frame`")),
+    };
 
     public override async Task<SegmentResponse> Segment(SegmentRequest request, ServerCallContext context)
     {

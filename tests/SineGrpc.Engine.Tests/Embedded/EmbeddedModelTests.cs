@@ -144,6 +144,137 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Equal(1 - expected3, result.Data[3], 1e-5f);
     }
 
+    [Theory]
+    [InlineData(7, 11, 3, 0, 4, 1)]   // tiles of 3 (the radius), frame not a multiple of them
+    [InlineData(7, 11, 3, 2, 4, 2)]   // tiles smaller than the radius: two rings of neighbours
+    [InlineData(9, 5, 5, 4, 10, 3)]   // radius beyond the frame
+    [InlineData(6, 6, 0, 0, 1, 2)]    // radius 0: only the same cell of each memory frame
+    [InlineData(12, 16, 4, 4, 200, 1)] // k above the candidate count
+    public void Decoder_EqualsANaiveLabelPropagation(int height, int width, int radius, int tileSize, int topK, int memoryCount)
+    {
+        const int channels = 8, labelCount = 3;
+        const float temperature = 0.2f;
+        var folder = NewScratchFolder();
+        var decoderPath = Path.Combine(folder, "decoder.onnx");
+        var options = new LabelPropagationOptions(topK, temperature, radius, tileSize);
+        LabelPropagationDecoder.Build(options).WriteToFile(decoderPath);
+        var random = new Random(height * 1000 + width * 10 + radius);
+        var target = Gaussian(random, channels * height * width);
+        var memoryFeatures = Gaussian(random, memoryCount * channels * height * width);
+        var memoryLabels = Enumerable.Range(0, memoryCount)
+            .SelectMany(_ => SoftLabels(random, labelCount, height * width)).ToArray();
+
+        var result = RunDecoder(decoderPath, target, [1, channels, height, width], memoryFeatures, memoryLabels, memoryCount, labelCount);
+
+        var expected = NaiveLabelPropagation(target, memoryFeatures, memoryLabels, memoryCount, channels, labelCount, height, width, options);
+        Assert.Equal(new long[] { 1, labelCount, height, width }, result.Shape);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.Equal(expected[i], result.Data[i], 1e-4f);
+    }
+
+    [Fact]
+    public void Decoder_SharpensLabelsByAPower()
+    {
+        var folder = NewScratchFolder();
+        var plain = Path.Combine(folder, "plain.onnx");
+        var sharp = Path.Combine(folder, "sharp.onnx");
+        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 3, Temperature: 1f, Radius: 2)).WriteToFile(plain);
+        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 3, Temperature: 1f, Radius: 2, Sharpen: 2f)).WriteToFile(sharp);
+        var random = new Random(5);
+        var target = Gaussian(random, 4 * 3 * 3);
+        var memory = Gaussian(random, 4 * 3 * 3);
+        var labels = SoftLabels(random, 2, 9);
+
+        var p = RunDecoder(plain, target, [1, 4, 3, 3], memory, labels, 1, 2).Data;
+        var q = RunDecoder(sharp, target, [1, 4, 3, 3], memory, labels, 1, 2).Data;
+
+        for (int cell = 0; cell < 9; cell++)
+        {
+            float a = p[cell] * p[cell], b = p[9 + cell] * p[9 + cell];
+            Assert.Equal(a / (a + b), q[cell], 1e-5f);
+            Assert.Equal(b / (a + b), q[9 + cell], 1e-5f);
+        }
+    }
+
+    [Theory]
+    [InlineData(8, false, 64, 96)]
+    [InlineData(8, true, 64, 96)]
+    public void Encoder_Layer3AtStride8_GivesFourTimesTheCells(int stride, bool dilate, int height, int width)
+    {
+        var folder = NewScratchFolder();
+        var options = new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer3, Stride = stride, Dilate = dilate };
+        EmbeddedModel.Build(folder, options, EmbeddedModel.DefaultSourcePath);
+        var manifest = ModelManifest.Read(Path.Combine(folder, "model.json"));
+        Assert.Equal((256, 8, 8), (manifest.FeatureChannels, manifest.FeatureStride, manifest.MaskStride));
+
+        using var session = new InferenceSession(Path.Combine(folder, "encoder.onnx"));
+        var random = new Random(11);
+        var image = Enumerable.Range(0, 3 * height * width).Select(_ => (float)(random.NextDouble() * 200 - 100)).ToArray();
+        var features = Ort.Run(session, ("image", image, [1, 3, height, width]))["features"];
+
+        Assert.Equal(new long[] { 1, 256, height / 8, width / 8 }, features.Shape);
+        Assert.Contains(features.Data, v => v > 0);
+    }
+
+    [Fact]
+    public void Encoder_Layer2_Gives128ChannelsAtStride8()
+    {
+        var folder = NewScratchFolder();
+        EmbeddedModel.Build(folder, new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer2, Stride = 8 }, EmbeddedModel.DefaultSourcePath);
+
+        using var session = new InferenceSession(Path.Combine(folder, "encoder.onnx"));
+        var features = Ort.Run(session, ("image", new float[3 * 32 * 48], [1, 3, 32, 48]))["features"];
+
+        Assert.Equal(new long[] { 1, 128, 4, 6 }, features.Shape);
+    }
+
+    [Theory]
+    [InlineData("layer4", 16)]
+    [InlineData("layer2", 16)]
+    [InlineData("layer3", 4)]
+    public void Options_RejectUnknownLayersAndStrides(string layer, int stride)
+    {
+        var options = new EmbeddedModelOptions { Layer = layer, Stride = stride };
+        Assert.Throws<ArgumentException>(options.Validate);
+    }
+
+    /// <summary>Label propagation written as loops: every memory cell within the radius, top k, softmax, weighted labels.</summary>
+    private static float[] NaiveLabelPropagation(float[] target, float[] memory, float[] labels, int m, int c, int l, int h, int w, LabelPropagationOptions options)
+    {
+        int cells = h * w;
+        float Cosine(float[] a, int aFrame, int aCell, float[] b, int bFrame, int bCell)
+        {
+            double dot = 0, na = 0, nb = 0;
+            for (int ch = 0; ch < c; ch++)
+            {
+                double x = a[(aFrame * c + ch) * cells + aCell], y = b[(bFrame * c + ch) * cells + bCell];
+                dot += x * y; na += x * x; nb += y * y;
+            }
+            return (float)(dot / (Math.Sqrt(na) * Math.Sqrt(nb)));
+        }
+        var result = new float[l * cells];
+        for (int cell = 0; cell < cells; cell++)
+        {
+            int y = cell / w, x = cell % w;
+            var candidates = new List<(float Score, int Frame, int Cell)>();
+            for (int frame = 0; frame < m; frame++)
+                for (int other = 0; other < cells; other++)
+                {
+                    int dy = other / w - y, dx = other % w - x;
+                    if (dy * dy + dx * dx <= options.Radius * options.Radius)
+                        candidates.Add((Cosine(target, 0, cell, memory, frame, other), frame, other));
+                }
+            var top = candidates.OrderByDescending(k => k.Score).Take(options.TopK).ToList();
+            var max = top.Max(k => k.Score);
+            var weights = top.Select(k => Math.Exp((k.Score - max) / options.Temperature)).ToList();
+            var total = weights.Sum();
+            for (int i = 0; i < top.Count; i++)
+                for (int label = 0; label < l; label++)
+                    result[label * cells + cell] += (float)(weights[i] / total * labels[(top[i].Frame * l + label) * cells + top[i].Cell]);
+        }
+        return result;
+    }
+
     [Fact]
     public void EnsureBuilt_Again_ReusesTheCachedBundle()
     {
@@ -161,7 +292,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     public void EnsureBuilt_WithOtherOptions_RebuildsAndConcurrentCallersAgree()
     {
         var root = NewScratchFolder();
-        var options = new LabelPropagationOptions(TopK: 5, Temperature: 0.1f, Radius: 6);
+        var options = new EmbeddedModelOptions { TopK = 5, Temperature = 0.1f, Radius = 6 };
 
         var folders = Enumerable.Range(0, 4).AsParallel().WithDegreeOfParallelism(4)
             .Select(_ => EmbeddedModel.EnsureBuilt(root, NullLogger.Instance, options)).ToArray();
@@ -169,7 +300,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Contains("top-5", ModelManifest.Read(Path.Combine(folders[0], "model.json")).Description);
 
         var rebuilt = EmbeddedModel.EnsureBuilt(root, NullLogger.Instance);
-        Assert.Contains("top-10", ModelManifest.Read(Path.Combine(rebuilt, "model.json")).Description);
+        Assert.Contains($"top-{new EmbeddedModelOptions().TopK},", ModelManifest.Read(Path.Combine(rebuilt, "model.json")).Description);
         // Only the bundle and the lock file remain: no staging or retired folders.
         Assert.Equal(new[] { EmbeddedModel.Name }, Directory.GetDirectories(root).Select(d => Path.GetFileName(d)));
     }

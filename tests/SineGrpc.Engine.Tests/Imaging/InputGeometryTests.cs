@@ -26,14 +26,18 @@ public class InputGeometryTests
         var g = InputGeometry.For(Manifest(1036, 1036, 14, 14), 854, 480);
         Assert.Equal((854, 480, 1036, 582, 1036, 1036), (g.SourceWidth, g.SourceHeight, g.ResizedWidth, g.ResizedHeight, g.PaddedWidth, g.PaddedHeight));
         Assert.Equal((74, 74), (g.FeatureWidth, g.FeatureHeight));
+
+        // SINE's masks: 4 cells per feature cell, 296 x 296 (3.5 input pixels a cell).
+        var sine = InputGeometry.For(Manifest(1036, 1036, 14, 14) with { MaskStride = 0, MaskScale = 4 }, 854, 480);
+        Assert.Equal((296, 296), (sine.MaskWidth, sine.MaskHeight));
     }
 
     [Fact]
     public void Stride_padding_geometry()
     {
-        // 480 * 864 / 854 = 485.62 -> 486, rounded up to a multiple of 16: 496.
+        // 864 / (854 / 480) = 485.62 -> 485 (truncated, as the reference), rounded up to a multiple of 16: 496.
         var g = InputGeometry.For(Manifest(864, 0, 16, 16), 854, 480);
-        Assert.Equal((864, 486, 864, 496), (g.ResizedWidth, g.ResizedHeight, g.PaddedWidth, g.PaddedHeight));
+        Assert.Equal((864, 485, 864, 496), (g.ResizedWidth, g.ResizedHeight, g.PaddedWidth, g.PaddedHeight));
         Assert.Equal((54, 31), (g.FeatureWidth, g.FeatureHeight));
         Assert.Equal((54, 31), (g.MaskWidth, g.MaskHeight));
     }
@@ -52,9 +56,13 @@ public class InputGeometryTests
         var strip = InputGeometry.For(m, 5000, 1);
         Assert.Equal((1036, 1), (strip.ResizedWidth, strip.ResizedHeight));
 
-        // 3 * 6 / 4 = 4.5: halves round up.
+        // 6 / (4 / 3) = 4.5: truncated to 4, as SINE's reference resize does (int(size / aspect)).
         var half = InputGeometry.For(Manifest(6, 0, 2, 2), 4, 3);
-        Assert.Equal((6, 5, 6, 6), (half.ResizedWidth, half.ResizedHeight, half.PaddedWidth, half.PaddedHeight));
+        Assert.Equal((6, 4, 6, 4), (half.ResizedWidth, half.ResizedHeight, half.PaddedWidth, half.PaddedHeight));
+
+        // 1920x1080 to 1036: 582.75 -> 582 (the reference truncates; rounding would give 583).
+        var hd = InputGeometry.For(m, 1920, 1080);
+        Assert.Equal((1036, 582), (hd.ResizedWidth, hd.ResizedHeight));
     }
 
     [Fact]

@@ -70,7 +70,7 @@ public class PostprocessorTests
     public void Matches_a_reference_two_step_bilinear_on_random_maps()
     {
         // Non-integer ratios everywhere: map 7x9 over a 36x28 padded input, resized 33x25, output 41x23.
-        var g = new InputGeometry(41, 23, 33, 25, 36, 28, FeatureStride: 4, MaskStride: 4);
+        var g = new InputGeometry(41, 23, 33, 25, 36, 28, FeatureStride: 4, MaskScale: 1);
         const int mapH = 7, mapW = 9, count = 3;
         var random = new Random(7);
         var maps = new float[count * mapH * mapW];

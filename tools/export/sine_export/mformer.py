@@ -27,6 +27,7 @@ class Attention(nn.Module):
     def __init__(self, dim: int, num_heads: int):
         super().__init__()
         self.num_heads = num_heads
+        self.head_dim = dim // num_heads
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
@@ -37,8 +38,7 @@ class Attention(nn.Module):
         [Lq,Lk] or [B*heads,Lq,Lk]."""
         lq, b, c = query.shape
         lk = key.shape[0]
-        heads = self.num_heads
-        d = c // heads
+        heads, d = self.num_heads, self.head_dim
         w, bias = self.in_proj_weight, self.in_proj_bias
         q = F.linear(query, w[:c], bias[:c])
         k = F.linear(key, w[c:2 * c], bias[c:2 * c])

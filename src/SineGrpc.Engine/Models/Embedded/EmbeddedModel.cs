@@ -15,7 +15,7 @@ public static class EmbeddedModel
     public const string Name = "resnet18-lp";
 
     /// <summary>Bump whenever the files this class writes would change, so that caches rebuild.</summary>
-    public const int BuilderVersion = 1;
+    public const int BuilderVersion = 2;
 
     /// <summary>Written last into a finished bundle: its presence and content say the bundle is complete and current.</summary>
     public const string StampFileName = ".builder-stamp";
@@ -27,9 +27,6 @@ public static class EmbeddedModel
     /// </summary>
     public static readonly float[] BgrMean = [103.062624f, 115.902882f, 123.151631f];
 
-    private const int FeatureChannels = 256;
-    private const int FeatureStride = 16;
-    private const int InputSize = 864;
     private static readonly TimeSpan LockTimeout = TimeSpan.FromMinutes(5);
 
     /// <summary>Where the build copies ResNet18.onnx (see the engine's .csproj).</summary>
@@ -41,10 +38,11 @@ public static class EmbeddedModel
     /// another builder version or with other options.
     /// </summary>
     public static string EnsureBuilt(string cacheRoot, ILogger logger) =>
-        EnsureBuilt(cacheRoot, logger, LabelPropagationOptions.Default);
+        EnsureBuilt(cacheRoot, logger, new EmbeddedModelOptions());
 
-    public static string EnsureBuilt(string cacheRoot, ILogger logger, LabelPropagationOptions options, string? sourcePath = null)
+    public static string EnsureBuilt(string cacheRoot, ILogger logger, EmbeddedModelOptions options, string? sourcePath = null)
     {
+        options.Validate();
         sourcePath ??= DefaultSourcePath;
         var folder = Path.Combine(cacheRoot, Name);
         var stamp = Stamp(options);
@@ -74,37 +72,48 @@ public static class EmbeddedModel
     }
 
     /// <summary>Writes the three bundle files into <paramref name="folder"/> (no stamp, no atomicity).</summary>
-    public static void Build(string folder, LabelPropagationOptions options, string sourcePath)
+    public static void Build(string folder, EmbeddedModelOptions options, string sourcePath)
     {
         var resNet = ModelProto.Parser.ParseFromFile(sourcePath);
         var manifest = CreateManifest(options);
-        ResNetEncoderCutter.Cut(resNet, ResNetEncoderCutter.Layer3Output, FeatureChannels)
-            .WriteToFile(Path.Combine(folder, manifest.Files.Encoder));
-        LabelPropagationDecoder.Build(options)
+        var layer3 = options.Layer == EmbeddedModelOptions.Layer3;
+        var encoder = ResNetEncoderCutter.Cut(resNet, layer3 ? ResNetEncoderCutter.Layer3Output : ResNetEncoderCutter.Layer2Output, options.FeatureChannels);
+        if (layer3 && options.Stride == 8)
+            ResNetEncoderCutter.RemoveStride(encoder, ResNetEncoderCutter.Layer2Output, options.Dilate);
+        encoder.WriteToFile(Path.Combine(folder, manifest.Files.Encoder));
+        LabelPropagationDecoder.Build(options.Decoder)
             .WriteToFile(Path.Combine(folder, manifest.Files.Decoder));
         manifest.Write(Path.Combine(folder, "model.json"));
     }
 
-    public static ModelManifest CreateManifest(LabelPropagationOptions options) => new()
+    public static ModelManifest CreateManifest(EmbeddedModelOptions options) => new()
     {
         Name = Name,
         Version = BuilderVersion.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        Description = $"ImageNet ResNet-18 layer3 features (256 channels, stride 16) with training-free dense label propagation: {options}.",
+        Description = FormattableString.Invariant(
+            $"ImageNet ResNet-18 {options.Layer} features ({options.FeatureChannels} channels, stride {options.Stride}{(options.Dilate ? ", dilated" : "")}) ") +
+            $"with training-free dense label propagation: {options.Decoder}.",
         License = "MIT (ResNet-18 weights from Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1)",
         MemoryKind = MemoryKinds.Dense,
-        InputSize = InputSize,
+        InputSize = options.InputSize,
         PadSize = 0,
         ChannelOrder = "bgr",
         PixelScale = 1f,
         Mean = [.. BgrMean],
         Std = [1f, 1f, 1f],
-        FeatureChannels = FeatureChannels,
-        FeatureStride = FeatureStride,
-        MaskStride = FeatureStride,
+        FeatureChannels = options.FeatureChannels,
+        FeatureStride = options.Stride,
+        MaskStride = options.Stride,
         InstanceSource = "connected-components",
+        Memory = new MemoryDefaults
+        {
+            Capacity = options.MemoryCapacity,
+            FixFirstFrame = options.FixFirstFrame,
+            DecayRatio = options.DecayRatio,
+        },
     };
 
-    private static string Stamp(LabelPropagationOptions options) =>
+    private static string Stamp(EmbeddedModelOptions options) =>
         FormattableString.Invariant($"{Name} builder {BuilderVersion}; {options}\n");
 
     private static bool IsCurrent(string folder, string stamp)

@@ -4,32 +4,56 @@ using SineGrpc.Engine.Models.Onnx;
 namespace SineGrpc.Engine.Models.Embedded;
 
 /// <summary>Parameters of the training-free label-propagation decoder.</summary>
-/// <param name="TopK">Memory cells each target cell takes its label from (fewer when the memory has fewer cells).</param>
+/// <param name="TopK">Memory cells each target cell takes its label from (fewer when it has fewer candidates).</param>
 /// <param name="Temperature">Softmax temperature over the chosen cells' cosine similarities.</param>
 /// <param name="Radius">Only memory cells within this many cells (Euclidean, on the feature grid) of the target cell are candidates.</param>
-public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 0.05f, int Radius = 12)
+/// <param name="TileSize">
+/// Side, in cells, of the target tiles the graph matches at once (0 = the radius). Each tile is
+/// compared with the memory cells of its own and its neighbouring tiles only, so the cost grows
+/// with the frame's area instead of its square; the result does not depend on it.
+/// </param>
+/// <param name="Sharpen">The propagated labels are raised to this power and renormalised (1 = as propagated).</param>
+public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 0.05f, int Radius = 12, int TileSize = 0, float Sharpen = 1f)
 {
-    /// <summary>The calibrated defaults: mean J&amp;F 61.4 on DAVIS 2016 dev with layer3 features at 864x480.</summary>
     public static LabelPropagationOptions Default { get; } = new();
 
+    /// <summary>The tile side actually used.</summary>
+    public int Tile => TileSize > 0 ? TileSize : Math.Max(1, Radius);
+
+    public void Validate()
+    {
+        if (TopK < 1 || !(Temperature > 0) || Radius < 0 || TileSize < 0 || !(Sharpen > 0))
+            throw new ArgumentOutOfRangeException(nameof(LabelPropagationOptions), this,
+                "label propagation needs top-k >= 1, temperature > 0, radius >= 0, tile size >= 0 and sharpen > 0");
+    }
+
     public override string ToString() =>
-        FormattableString.Invariant($"top-{TopK}, temperature {Temperature}, radius {Radius} cells");
+        FormattableString.Invariant($"top-{TopK}, temperature {Temperature}, radius {Radius} cells, tiles of {Tile}") +
+        (Sharpen != 1f ? FormattableString.Invariant($", labels sharpened by power {Sharpen}") : "");
 }
 
 /// <summary>
 /// The embedded model's decoder as an ONNX graph: dense label propagation (space-time
 /// correspondence as in CRW and the DINO video evaluation). Each target cell compares
-/// its L2-normalised feature with every memory cell near it, keeps the top k, and takes
-/// the softmax-weighted mean of their labels.
+/// its L2-normalised feature with every memory cell within the radius, keeps the top k,
+/// and takes the softmax-weighted mean of their labels.
 /// </summary>
 /// <remarks>
 /// Inputs <c>features</c> [1,C,h,w], <c>memory_features</c> [M,C,h,w],
 /// <c>memory_labels</c> [M,L,h,w]; output <c>labels</c> [1,L,h,w]. C, M, L, h and w are
-/// all dynamic. Cost is dominated by the [hw, C] x [C, M*hw] affinity.
+/// all dynamic.
+///
+/// Local matching without a correlation operator: the grids are cut into t x t tiles
+/// (t = <see cref="LabelPropagationOptions.Tile"/>, padded at the bottom and right); a
+/// target tile is matched, with one batched MatMul per neighbour offset, against the
+/// memory tiles up to n = ceil(radius / t) tiles away, which hold every cell within the
+/// radius. A constant table then removes the candidates beyond the radius (their
+/// relative positions are the same for every tile), and a validity map the padding.
+/// Cost: h*w*(2n+1)²*M*t²*C multiply-adds, linear in the frame's area.
 /// </remarks>
 public static class LabelPropagationDecoder
 {
-    /// <summary>Added to the affinity of cells outside the radius: large enough to lose every softmax, finite so that nothing turns into NaN.</summary>
+    /// <summary>Added to the affinity of cells outside the radius or in the padding: large enough to lose every softmax, finite so that nothing turns into NaN.</summary>
     private const float OutsidePenalty = -1e4f;
 
     /// <summary>Keeps all-zero features (for example padding) from dividing by zero in the normalisation.</summary>
@@ -37,47 +61,126 @@ public static class LabelPropagationDecoder
 
     public static ModelProto Build(LabelPropagationOptions options)
     {
-        if (options.TopK < 1 || options.Temperature <= 0 || options.Radius < 0)
-            throw new ArgumentOutOfRangeException(nameof(options), options, "top-k >= 1, temperature > 0 and radius >= 0 are required");
+        options.Validate();
+        int t = options.Tile, r = options.Radius;
+        int n = (r + t - 1) / t;                 // neighbour tiles on each side
+        int span = 2 * n + 1, directions = span * span;
+        long cellsPerTile = (long)t * t;
 
         var g = new OnnxGraphBuilder("label_propagation");
         var features = g.Input("features", 1, "channels", "height", "width");
         var memoryFeatures = g.Input("memory_features", "memory", "channels", "height", "width");
         var memoryLabels = g.Input("memory_labels", "memory", "labels", "height", "width");
 
-        var featureShape = g.Node("Shape", [features]);
-        var h = g.Node("Gather", [featureShape, g.Int64s(2)], Attr.Int("axis", 0));   // [1]
-        var w = g.Node("Gather", [featureShape, g.Int64s(3)], Attr.Int("axis", 0));   // [1]
-        var hw = g.Node("Mul", [h, w]);                                                 // [1]
-        var labelCount = g.Node("Gather", [g.Node("Shape", [memoryLabels]), g.Int64s(1)], Attr.Int("axis", 0));
+        string Dim(string tensor, long axis) => g.Node("Gather", [g.Node("Shape", [tensor]), g.Int64s(axis)], Attr.Int("axis", 0)); // [1]
+        string Cat(params string[] parts) => g.Node("Concat", parts, Attr.Int("axis", 0));
+        string Mul(string a, string b) => g.Node("Mul", [a, b]);
+        string Add(string a, string b) => g.Node("Add", [a, b]);
+        string Reshape(string x, string shape) => g.Node("Reshape", [x, shape]);
 
-        // Target cells as rows [hw, C], memory cells as columns [C, M*hw] (memory frame major).
-        var target = g.Node("Transpose", [g.Node("Flatten", [Normalise(g, features)], Attr.Int("axis", 2))], Attr.Ints("perm", 1, 0));
-        var memoryByChannel = g.Node("Transpose", [Normalise(g, memoryFeatures)], Attr.Ints("perm", 1, 0, 2, 3));
-        var memory = g.Node("Flatten", [memoryByChannel], Attr.Int("axis", 1));
-        var affinity = g.Node("MatMul", [target, memory]);                               // [hw, M*hw]
+        var channels = Dim(features, 1);
+        var h = Dim(features, 2);
+        var w = Dim(features, 3);
+        var memoryCount = Dim(memoryFeatures, 0);
+        var labelCount = Dim(memoryLabels, 1);
+        var tile = g.Int64s(t);
+        var ring = g.Int64s(n * t);
 
-        // The radius penalty depends only on the two cells' grid positions, so one
-        // [hw, 1, hw] table serves every memory frame by broadcasting.
-        var perFrame = g.Node("Reshape", [affinity, g.Node("Concat", [hw, g.Int64s(-1), hw], Attr.Int("axis", 0))]);
-        var penalised = g.Node("Add", [perFrame, RadiusPenalty(g, w, hw, options.Radius)]);
-        var candidates = g.Node("Reshape", [penalised, g.Int64s(0, -1)]);              // [hw, M*hw]
+        // Pad to whole tiles: pad = (t - size mod t) mod t; tile grid Th x Tw, T = Th * Tw.
+        var padH = g.Node("Mod", [g.Node("Sub", [tile, g.Node("Mod", [h, tile])]), tile]);
+        var padW = g.Node("Mod", [g.Node("Sub", [tile, g.Node("Mod", [w, tile])]), tile]);
+        var tilesH = g.Node("Div", [Add(h, padH), tile]);
+        var tilesW = g.Node("Div", [Add(w, padW), tile]);
+        var tiles = Mul(tilesH, tilesW);
+        var zero2 = g.Int64s(0, 0);
+        // Memory grids also get a ring of n tiles all round, so that every neighbour tile exists.
+        var targetPads = Cat(zero2, g.Int64s(0, 0), zero2, padH, padW);
+        var memoryPads = Cat(zero2, ring, ring, zero2, Add(padH, ring), Add(padW, ring));
+        var ringTilesH = Add(tilesH, g.Int64s(2 * n));
+        var ringTilesW = Add(tilesW, g.Int64s(2 * n));
 
-        // k = min(TopK, M*h*w), so that a tiny memory still works.
-        var candidateCount = g.Node("Gather", [g.Node("Shape", [candidates]), g.Int64s(1)], Attr.Int("axis", 0));
-        var k = g.Node("Min", [candidateCount, g.Int64s(options.TopK)]);
+        // Target tiles [T, t², C].
+        var target = g.Node("Pad", [Normalise(g, features), targetPads]);
+        target = Reshape(target, Cat(channels, tilesH, tile, tilesW, tile));                  // [C, Th, t, Tw, t]
+        target = g.Node("Transpose", [target], Attr.Ints("perm", 1, 3, 2, 4, 0));               // [Th, Tw, t, t, C]
+        target = Reshape(target, Cat(tiles, g.Int64s(cellsPerTile), channels));               // [T, t², C]
+
+        // Memory tiles [Th+2n, Tw+2n, C, M*t²], candidates ordered (memory frame, row, column).
+        var memory = g.Node("Pad", [Normalise(g, memoryFeatures), memoryPads]);
+        memory = Reshape(memory, Cat(memoryCount, channels, ringTilesH, tile, ringTilesW, tile)); // [M, C, Th', t, Tw', t]
+        memory = g.Node("Transpose", [memory], Attr.Ints("perm", 2, 4, 1, 0, 3, 5));          // [Th', Tw', C, M, t, t]
+        var perTile = Mul(memoryCount, g.Int64s(cellsPerTile));                                // M*t²
+        memory = Reshape(memory, Cat(ringTilesH, ringTilesW, channels, perTile));
+
+        // Labels tiled the same way, candidates first: [Th', Tw', M*t², L].
+        var labels = g.Node("Pad", [memoryLabels, memoryPads]);
+        labels = Reshape(labels, Cat(memoryCount, labelCount, ringTilesH, tile, ringTilesW, tile)); // [M, L, Th', t, Tw', t]
+        labels = g.Node("Transpose", [labels], Attr.Ints("perm", 2, 4, 0, 3, 5, 1));          // [Th', Tw', M, t, t, L]
+        labels = Reshape(labels, Cat(ringTilesH, ringTilesW, perTile, labelCount));
+
+        // Which memory cells are real (1) rather than padding (0): [Th', Tw', t²].
+        var ones = g.Node("ConstantOfShape", [Cat(g.Int64s(1, 1), h, w)],
+            new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = FloatScalar(1f) });
+        var valid = g.Node("Pad", [ones, memoryPads]);
+        valid = Reshape(valid, Cat(ringTilesH, tile, ringTilesW, tile));
+        valid = g.Node("Transpose", [valid], Attr.Ints("perm", 0, 2, 1, 3));
+        valid = Reshape(valid, Cat(ringTilesH, ringTilesW, g.Int64s(cellsPerTile)));
+
+        var affinities = new string[directions];
+        var candidateLabels = new string[directions];
+        var validity = new string[directions];
+        for (int dy = 0; dy < span; dy++)
+        {
+            for (int dx = 0; dx < span; dx++)
+            {
+                // The neighbour at offset (dy - n, dx - n) tiles of every target tile.
+                var starts = g.Int64s(dy, dx);
+                var ends = Cat(Add(tilesH, g.Int64s(dy)), Add(tilesW, g.Int64s(dx)));
+                var axes = g.Int64s(0, 1);
+                string Neighbours(string x) => g.Node("Slice", [x, starts, ends, axes]);
+
+                var i = dy * span + dx;
+                var neighbour = Reshape(Neighbours(memory), Cat(tiles, channels, perTile));       // [T, C, M*t²]
+                affinities[i] = g.Node("MatMul", [target, neighbour]);                             // [T, t², M*t²]
+                candidateLabels[i] = Reshape(Neighbours(labels), Cat(tiles, perTile, labelCount)); // [T, M*t², L]
+                validity[i] = Reshape(Neighbours(valid), Cat(tiles, g.Int64s(1, cellsPerTile)));   // [T, 1, t²]
+            }
+        }
+
+        // [T, t², D, M, t²] + radius table [1, t², D, 1, t²] + padding [T, 1, D, 1, t²].
+        var affinity = g.Node("Concat", affinities, Attr.Int("axis", 2));
+        affinity = Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile, directions), memoryCount, g.Int64s(cellsPerTile)));
+        affinity = Add(affinity, RadiusTable(g, t, n, r));
+        var padding = g.Node("Concat", validity, Attr.Int("axis", 1));                           // [T, D, t²]
+        padding = Mul(g.Node("Sub", [padding, g.Float(1f)]), g.Float(-OutsidePenalty));
+        affinity = Add(affinity, Reshape(padding, Cat(tiles, g.Int64s(1, directions, 1, cellsPerTile))));
+        var candidates = Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile, -1)));             // [T, t², D*M*t²]
+
+        // k = min(TopK, candidates), so that a tiny memory still works.
+        var k = g.Node("Min", [Dim(candidates, 2), g.Int64s(options.TopK)]);
         var top = g.Node("TopK", [candidates, k], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 1));
-        var weights = g.Node("Softmax", [g.Node("Div", [top[0], g.Float(options.Temperature)])], Attr.Int("axis", -1)); // [hw, k]
+        var weights = g.Node("Softmax", [g.Node("Div", [top[0], g.Float(options.Temperature)])], Attr.Int("axis", -1)); // [T, t², k]
 
-        // Labels as rows of memory cells, [M*hw, L], in the same order as the affinity's columns.
-        var labelRows = g.Node("Flatten", [g.Node("Transpose", [memoryLabels], Attr.Ints("perm", 0, 2, 3, 1))], Attr.Int("axis", 3));
-        var chosen = g.Node("Gather", [labelRows, top[1]], Attr.Int("axis", 0));        // [hw, k, L]
-        var weighted = g.Node("Mul", [chosen, g.Node("Unsqueeze", [weights, g.Int64s(2)])]);
-        var propagated = g.Node("ReduceSum", [weighted, g.Int64s(1)], Attr.Int("keepdims", 0)); // [hw, L]
+        var allLabels = g.Node("Concat", candidateLabels, Attr.Int("axis", 1));                  // [T, D*M*t², L]
+        var indices = Reshape(top[1], Cat(tiles, g.Int64s(-1, 1)));                             // [T, t²*k, 1]
+        var chosen = g.Node("GatherND", [allLabels, indices], Attr.Int("batch_dims", 1));         // [T, t²*k, L]
+        chosen = Reshape(chosen, Cat(tiles, g.Int64s(cellsPerTile), k, labelCount));            // [T, t², k, L]
+        var weighted = Mul(chosen, g.Node("Unsqueeze", [weights, g.Int64s(3)]));
+        var propagated = g.Node("ReduceSum", [weighted, g.Int64s(2)], Attr.Int("keepdims", 0)); // [T, t², L]
 
-        var outputShape = g.Node("Concat", [g.Int64s(1), labelCount, h, w], Attr.Int("axis", 0));
-        var labels = g.Node("Reshape", [g.Node("Transpose", [propagated], Attr.Ints("perm", 1, 0)), outputShape]);
-        g.Output(labels, "labels", 1, "labels", "height", "width");
+        if (options.Sharpen != 1f)
+        {
+            var powered = g.Node("Pow", [propagated, g.Float(options.Sharpen)]);
+            var total = g.Node("ReduceSum", [powered, g.Int64s(2)], Attr.Int("keepdims", 1));
+            propagated = g.Node("Div", [powered, g.Node("Max", [total, g.Float(1e-12f)])]);
+        }
+
+        // Back to the grid: [Th, Tw, t, t, L] -> [L, Th, t, Tw, t] -> [1, L, Hp, Wp] -> crop.
+        var grid = Reshape(propagated, Cat(tilesH, tilesW, tile, tile, labelCount));
+        grid = g.Node("Transpose", [grid], Attr.Ints("perm", 4, 0, 2, 1, 3));
+        grid = Reshape(grid, Cat(g.Int64s(1), labelCount, Add(h, padH), Add(w, padW)));
+        var output = g.Node("Slice", [grid, g.Int64s(0, 0), Cat(h, w), g.Int64s(2, 3)]);
+        g.Output(output, "labels", 1, "labels", "height", "width");
         return g.Build($"Dense label propagation: {options}");
     }
 
@@ -88,24 +191,33 @@ public static class LabelPropagationDecoder
         return g.Node("Div", [x, g.Node("Max", [norm, g.Float(NormEpsilon)])]);
     }
 
-    /// <summary>[hw, 1, hw]: 0 where two cells are within <paramref name="radius"/> of each other, <see cref="OutsidePenalty"/> elsewhere.</summary>
-    private static string RadiusPenalty(OnnxGraphBuilder g, string w, string hw, int radius)
+    /// <summary>
+    /// [1, t², D, 1, t²]: 0 where the memory cell (of neighbour tile d) is within the radius of
+    /// the target cell, <see cref="OutsidePenalty"/> elsewhere. The same for every tile.
+    /// </summary>
+    private static string RadiusTable(OnnxGraphBuilder g, int t, int n, int radius)
     {
-        var cells = g.Node("Range", [g.Int64(0), g.Node("Squeeze", [hw, g.Int64s(0)]), g.Int64(1)]);
-        var y = g.Node("Cast", [g.Node("Div", [cells, w])], Attr.Int("to", (long)TensorProto.Types.DataType.Float));
-        var x = g.Node("Cast", [g.Node("Mod", [cells, w])], Attr.Int("to", (long)TensorProto.Types.DataType.Float));
+        int span = 2 * n + 1, cells = t * t;
+        var table = new float[cells * span * span * cells];
+        var i = 0;
+        for (int ty = 0; ty < t; ty++)
+            for (int tx = 0; tx < t; tx++)
+                for (int dy = 0; dy < span; dy++)
+                    for (int dx = 0; dx < span; dx++)
+                        for (int my = 0; my < t; my++)
+                            for (int mx = 0; mx < t; mx++)
+                            {
+                                long y = (long)(dy - n) * t + my - ty, x = (long)(dx - n) * t + mx - tx;
+                                table[i++] = y * y + x * x > (long)radius * radius ? OutsidePenalty : 0f;
+                            }
+        return g.FloatTensor(table, [1, cells, span * span, 1, cells]);
+    }
 
-        string SquaredOffset(string coordinate)
-        {
-            var offset = g.Node("Sub", [
-                g.Node("Unsqueeze", [coordinate, g.Int64s(1)]),
-                g.Node("Unsqueeze", [coordinate, g.Int64s(0)])]);
-            return g.Node("Mul", [offset, offset]);
-        }
-
-        var squaredDistance = g.Node("Add", [SquaredOffset(y), SquaredOffset(x)]);       // [hw, hw]
-        var outside = g.Node("Greater", [squaredDistance, g.Float((float)radius * radius)]);
-        var penalty = g.Node("Where", [outside, g.Float(OutsidePenalty), g.Float(0f)]);
-        return g.Node("Unsqueeze", [penalty, g.Int64s(1)]);
+    private static TensorProto FloatScalar(float value)
+    {
+        var tensor = new TensorProto { DataType = (int)TensorProto.Types.DataType.Float };
+        tensor.Dims.Add(1);
+        tensor.FloatData.Add(value);
+        return tensor;
     }
 }

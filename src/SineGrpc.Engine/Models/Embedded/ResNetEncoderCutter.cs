@@ -55,6 +55,59 @@ public static class ResNetEncoderCutter
         return model;
     }
 
+    /// <summary>
+    /// Halves the stride of everything after <paramref name="stageInput"/> (a stage's input, e.g.
+    /// <see cref="Layer2Output"/> for layer3): the stage's strided convolutions (the first
+    /// block's 3x3 and its 1x1 shortcut) run at stride 1 with symmetric padding. With
+    /// <paramref name="dilate"/>, the stage's other 3x3 convolutions are dilated by 2, so that
+    /// they keep the receptive field they were trained with. Edits <paramref name="model"/> in place.
+    /// </summary>
+    public static void RemoveStride(ModelProto model, string stageInput, bool dilate)
+    {
+        var graph = model.Graph;
+        var strided = graph.Node.Where(n => n.OpType == "Conv" && n.Input[0] == stageInput && Ints(n, "strides").Any(s => s != 1)).ToList();
+        if (strided.Count == 0)
+            throw new InvalidDataException($"no strided convolution reads '{stageInput}'");
+        foreach (var conv in strided)
+        {
+            var kernel = Ints(conv, "kernel_shape");
+            SetInts(conv, "strides", [.. kernel.Select(_ => 1L)]);
+            SetInts(conv, "pads", [.. kernel.Select(k => k / 2), .. kernel.Select(k => k / 2)]);
+        }
+        if (!dilate)
+            return;
+
+        // The stage's other convolutions: every Conv downstream of the strided ones.
+        var downstream = new HashSet<string>(strided.SelectMany(n => n.Output), StringComparer.Ordinal);
+        foreach (var node in graph.Node)
+        {
+            if (!node.Input.Any(downstream.Contains))
+                continue;
+            foreach (var output in node.Output)
+                downstream.Add(output);
+            if (node.OpType == "Conv" && !strided.Contains(node) && Ints(node, "kernel_shape").All(k => k == 3))
+            {
+                SetInts(node, "dilations", [2, 2]);
+                SetInts(node, "pads", [2, 2, 2, 2]);
+            }
+        }
+    }
+
+    private static long[] Ints(NodeProto node, string name) =>
+        node.Attribute.FirstOrDefault(a => a.Name == name)?.Ints.ToArray() ?? [];
+
+    private static void SetInts(NodeProto node, string name, long[] values)
+    {
+        var attribute = node.Attribute.FirstOrDefault(a => a.Name == name);
+        if (attribute is null)
+        {
+            attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+            node.Attribute.Add(attribute);
+        }
+        attribute.Ints.Clear();
+        attribute.Ints.AddRange(values);
+    }
+
     /// <summary>The nodes that <paramref name="target"/> depends on, in their original (topological) order.</summary>
     private static List<NodeProto> NodesNeededFor(GraphProto graph, string target)
     {

@@ -1,0 +1,103 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging.Abstractions;
+using SineGrpc.Bench;
+using SineGrpc.Engine;
+using SineGrpc.Engine.Models.Embedded;
+
+// Usage: SineGrpc.Bench [--frames <folder>] [--streams 1,2,4,8] [--limit 200] [--device cpu|cuda|auto] [--server <SineGrpc.Server.dll>]
+var arguments = ParseArguments(args);
+var repo = FindRepositoryRoot();
+var framesFolder = arguments.GetValueOrDefault("frames") ?? Path.GetFullPath(Path.Combine(repo, "..", "shared", "data", "sam2-bedroom", "frames"));
+var streamCounts = (arguments.GetValueOrDefault("streams") ?? "1,2,4,8").Split(',').Select(int.Parse).ToArray();
+var limit = int.Parse(arguments.GetValueOrDefault("limit") ?? "200", CultureInfo.InvariantCulture);
+var device = arguments.GetValueOrDefault("device") ?? "cpu";
+var serverDll = arguments.GetValueOrDefault("server") ?? Path.Combine(repo, "src", "SineGrpc.Server", "bin", "Release", "net10.0", "SineGrpc.Server.dll");
+
+var frames = BenchFrames.Load(framesFolder, limit, jpegQuality: 90);
+var rawRgbBytes = frames.Width * frames.Height * 3;
+Console.WriteLine($"SineGrpc benchmark, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, device {device}, {frames.Jpegs.Count} frames {frames.Width}x{frames.Height} from {framesFolder}");
+var cache = Directory.CreateTempSubdirectory("sine-bench-").FullName;
+try
+{
+    var bundle = EmbeddedModel.EnsureBuilt(cache, NullLogger.Instance);
+
+    // (a) The raw pipeline: ONNX Runtime alone, in-process, same model and frames.
+    var engineOptions = new EngineOptions { Device = device };
+    RawPipeline.Run(bundle, frames with { Jpegs = frames.Jpegs.Take(8).ToList() }, engineOptions);   // warm-up
+    var raw = RawPipeline.Run(bundle, frames, engineOptions);
+    var rawFps = 1000.0 / raw.Mean;
+    Console.WriteLine();
+    Console.WriteLine("| run | streams | frames/s | p50 ms | p95 ms | p99 ms | p50 / raw p50 | frames/s / raw | batch sizes | managed bytes/frame |");
+    Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
+    Console.WriteLine($"| raw ORT (encoder + decoder) | 1 | {rawFps:F2} | {raw.Percentile(50):F1} | {raw.Percentile(95):F1} | {raw.Percentile(99):F1} | 1.00 | 1.00 | - | - |");
+
+    // (b) The whole service over loopback gRPC: JPEG in, decode, infer, RLE out.
+    using var service = await ServiceProcess.StartAsync(serverDll, cache, [$"--Engine:Device={device}"]);
+    await ServiceRun.RunAsync(service.GrpcAddress, frames with { Jpegs = frames.Jpegs.Take(8).ToList() }, 1);   // warm-up
+    foreach (var streams in streamCounts)
+    {
+        var before = await service.ScrapeAsync();
+        var result = await ServiceRun.RunAsync(service.GrpcAddress, frames, streams);
+        var after = await service.ScrapeAsync();
+        var fps = result.Frames / result.Seconds;
+        var allocated = Delta(before, after, k => k.StartsWith("dotnet_gc_heap_total_allocated", StringComparison.Ordinal));
+        var framesServed = streams * frames.Jpegs.Count;
+        var bytesPerFrame = allocated / framesServed;
+        Console.WriteLine(
+            $"| service (gRPC, loopback) | {streams} | {fps:F2} | {result.Latency.Percentile(50):F1} | {result.Latency.Percentile(95):F1} | {result.Latency.Percentile(99):F1} " +
+            $"| {result.Latency.Percentile(50) / raw.Percentile(50):F2} | {fps / rawFps:F2} | {BatchSizes(before, after)} " +
+            $"| {bytesPerFrame:F0} ({100.0 * bytesPerFrame / rawRgbBytes:F1}% of a raw frame) |");
+    }
+    Console.WriteLine();
+    Console.WriteLine($"raw frame = {frames.Width}x{frames.Height}x3 = {rawRgbBytes} bytes; latency = send to reply, first frame excluded; " +
+                      "managed bytes/frame = the server process's whole managed allocation (dotnet.gc.heap.total_allocated) over the run / frames.");
+}
+finally
+{
+    Directory.Delete(cache, recursive: true);
+}
+return 0;
+
+static double Delta(Dictionary<string, double> before, Dictionary<string, double> after, Func<string, bool> select) =>
+    after.Where(kv => select(kv.Key)).Sum(kv => kv.Value - before.GetValueOrDefault(kv.Key));
+
+// "size:count" pairs from the batch-size histogram's buckets, e.g. "1:180 2:10".
+static string BatchSizes(Dictionary<string, double> before, Dictionary<string, double> after)
+{
+    var buckets = after.Keys.Where(k => k.StartsWith("sine_batch_size_bucket", StringComparison.Ordinal))
+        .Select(k => (Key: k, Le: k[(k.IndexOf("le=\"", StringComparison.Ordinal) + 4)..].Split('"')[0]))
+        .Where(b => b.Le != "+Inf")
+        .Select(b => (b.Key, Le: double.Parse(b.Le, CultureInfo.InvariantCulture), Count: after[b.Key] - before.GetValueOrDefault(b.Key)))
+        .OrderBy(b => b.Le).ToList();
+    var parts = new List<string>();
+    var previous = 0.0;
+    foreach (var (_, le, count) in buckets)
+    {
+        if (count - previous > 0)
+            parts.Add($"{le}:{count - previous:F0}");
+        previous = count;
+    }
+    return parts.Count == 0 ? "-" : string.Join(" ", parts);
+}
+
+static Dictionary<string, string> ParseArguments(string[] args)
+{
+    var values = new Dictionary<string, string>();
+    for (var i = 0; i < args.Length; i++)
+    {
+        if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
+            throw new ArgumentException($"usage: SineGrpc.Bench [--frames <folder>] [--streams 1,2,4,8] [--limit 200] [--device cpu|cuda|auto] [--server <dll>] (bad argument '{args[i]}')");
+        values[args[i][2..]] = args[++i];
+    }
+    return values;
+}
+
+static string FindRepositoryRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "SineGrpc.sln")))
+            return dir.FullName;
+    }
+    return Directory.GetCurrentDirectory();
+}

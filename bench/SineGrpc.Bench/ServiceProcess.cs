@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+
+namespace SineGrpc.Bench;
+
+/// <summary>The real server in a process of its own, on loopback ports, and its Prometheus metrics.</summary>
+internal sealed class ServiceProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly HttpClient _http = new();
+
+    private ServiceProcess(Process process, int grpcPort, int metricsPort)
+    {
+        _process = process;
+        GrpcAddress = $"http://127.0.0.1:{grpcPort}";
+        MetricsAddress = $"http://127.0.0.1:{metricsPort}/metrics";
+    }
+
+    public string GrpcAddress { get; }
+    public string MetricsAddress { get; }
+
+    public static async Task<ServiceProcess> StartAsync(string serverDll, string embeddedCache, IEnumerable<string> extraArgs)
+    {
+        if (!File.Exists(serverDll))
+            throw new FileNotFoundException($"server not built: {serverDll} (run: dotnet build src/SineGrpc.Server -c Release)");
+        var (grpcPort, metricsPort) = (FreePort(), FreePort());
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in new[]
+                 {
+                     serverDll,
+                     $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{grpcPort}",
+                     $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{metricsPort}",
+                     $"--Engine:EmbeddedModelCache={embeddedCache}",
+                     "--Engine:ModelsPath=",
+                     "--Logging:LogLevel:Default=Warning",
+                 }.Concat(extraArgs))
+            start.ArgumentList.Add(arg);
+        var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[server] {e.Data}"); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var service = new ServiceProcess(process, grpcPort, metricsPort);
+        await service.WaitUntilServingAsync();
+        return service;
+    }
+
+    private async Task WaitUntilServingAsync()
+    {
+        using var channel = GrpcChannel.ForAddress(GrpcAddress);
+        var health = new Health.HealthClient(channel);
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+                throw new InvalidOperationException($"the server exited with code {_process.ExitCode}");
+            try
+            {
+                if ((await health.CheckAsync(new HealthCheckRequest())).Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                    return;
+            }
+            catch (Grpc.Core.RpcException)
+            {
+                // not listening yet
+            }
+            await Task.Delay(250);
+        }
+        throw new TimeoutException("the server did not report SERVING within 3 minutes");
+    }
+
+    /// <summary>The server's metrics now, as (name with labels) -> value.</summary>
+    public async Task<Dictionary<string, double>> ScrapeAsync()
+    {
+        var text = await _http.GetStringAsync(MetricsAddress);
+        var values = new Dictionary<string, double>();
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.Length == 0 || line[0] == '#')
+                continue;
+            var space = line.LastIndexOf(' ');
+            // Lines may end with a timestamp: "name{labels} value timestamp".
+            var parts = line.Split(' ');
+            if (parts.Length >= 2 && double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+                values[parts[0]] = value;
+            else if (space > 0 && double.TryParse(line[(space + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out value))
+                values[line[..space]] = value;
+        }
+        return values;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
+        _process.Dispose();
+        _http.Dispose();
+    }
+}

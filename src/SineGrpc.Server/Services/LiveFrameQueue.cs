@@ -1,0 +1,74 @@
+using Sine.V1;
+
+namespace SineGrpc.Server.Services;
+
+/// <summary>
+/// The frames of a live-mode stream waiting to be served. Adding a frame marks every
+/// waiting frame without prompts or removals as skipped (and drops its pixels): the
+/// newest frame wins, yet every frame still gets its reply, in order. The queue is
+/// bounded, so a client that floods it is slowed down like any other.
+/// </summary>
+internal sealed class LiveFrameQueue(int capacity)
+{
+    private readonly Queue<Entry> _entries = new();
+    private readonly SemaphoreSlim _items = new(0);
+    private readonly SemaphoreSlim _space = new(capacity);
+    private Exception? _failure;
+    private bool _completed;
+
+    /// <summary>A frame to serve, or (Skipped) only its index to answer.</summary>
+    public sealed record Entry(ulong FrameIndex, TrackFrame? Frame)
+    {
+        public bool Skipped => Frame is null;
+    }
+
+    public async Task AddAsync(TrackFrame frame, CancellationToken cancellationToken)
+    {
+        await _space.WaitAsync(cancellationToken);
+        lock (_entries)
+        {
+            var count = _entries.Count;
+            for (var i = 0; i < count; i++)
+            {
+                var entry = _entries.Dequeue();
+                var stale = entry.Frame is { Prompts.Count: 0, RemoveObjectIds.Count: 0 };
+                _entries.Enqueue(stale ? entry with { Frame = null } : entry);
+            }
+            _entries.Enqueue(new Entry(frame.FrameIndex, frame));
+        }
+        _items.Release();
+    }
+
+    /// <summary>No more frames: <see cref="TakeAsync"/> returns null once the queue is empty.</summary>
+    public void Complete(Exception? failure = null)
+    {
+        lock (_entries)
+        {
+            _failure = failure;
+            _completed = true;
+        }
+        _items.Release();
+    }
+
+    public async Task<Entry?> TakeAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            await _items.WaitAsync(cancellationToken);
+            lock (_entries)
+            {
+                if (_entries.TryDequeue(out var entry))
+                {
+                    _space.Release();
+                    return entry;
+                }
+                if (_completed)
+                {
+                    if (_failure is not null)
+                        throw _failure;
+                    return null;
+                }
+            }
+        }
+    }
+}

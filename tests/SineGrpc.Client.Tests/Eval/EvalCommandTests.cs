@@ -1,0 +1,154 @@
+using OpenCvSharp;
+using SineGrpc.Client.Cli;
+using SineGrpc.Client.Eval;
+using SineGrpc.Client.Masks;
+using SineGrpc.Client.Png;
+using SineGrpc.Client.Tests.Support;
+
+namespace SineGrpc.Client.Tests.Eval;
+
+/// <summary>
+/// The whole eval command on a synthetic DAVIS folder, against the fake server (which answers
+/// object 1 with rows 10..29 on every frame), and the scorer on the real annotations.
+/// </summary>
+public sealed class EvalCommandTests : IDisposable
+{
+    private const int Width = 64, Height = 48;
+    private readonly TempFolder _temp = new();
+
+    public void Dispose() => _temp.Dispose();
+
+    /// <summary>A mask whose rows [top, top + rows) are <paramref name="value"/>.</summary>
+    private static byte[] Rows(int top, int rows, byte value)
+    {
+        var pixels = new byte[Width * Height];
+        Array.Fill(pixels, value, top * Width, rows * Width);
+        return pixels;
+    }
+
+    private static void WriteGray(string path, byte[] pixels)
+    {
+        using var image = Mat.FromPixelData(Height, Width, MatType.CV_8UC1, pixels);
+        Cv2.ImWrite(path, image);
+    }
+
+    /// <summary>
+    /// Sequence "a" (6 frames, 0/255 masks): object rows 10..29 on frames 0-2, rows 15..34 on 3-5.
+    /// Sequence "b" (4 frames, palette ids): object 1 rows 10..29 and object 2 rows 40..43.
+    /// </summary>
+    private string Dataset()
+    {
+        var root = _temp.File("davis");
+        foreach (var (sequence, frames) in new[] { ("a", 6), ("b", 4) })
+        {
+            var images = Directory.CreateDirectory(Path.Combine(root, "JPEGImages", "480p", sequence)).FullName;
+            var masks = Directory.CreateDirectory(Path.Combine(root, "Annotations", "480p", sequence)).FullName;
+            for (var i = 0; i < frames; i++)
+            {
+                using var frame = new Mat(Height, Width, MatType.CV_8UC3, new Scalar(40 * i, 90, 160));
+                Cv2.ImWrite(Path.Combine(images, $"{i:D5}.jpg"), frame);
+                var name = Path.Combine(masks, $"{i:D5}.png");
+                if (sequence == "a")
+                {
+                    WriteGray(name, Rows(i < 3 ? 10 : 15, 20, 255));
+                }
+                else
+                {
+                    var ids = Rows(10, 20, 1);
+                    Array.Fill(ids, (byte)2, 40 * Width, 4 * Width);
+                    File.WriteAllBytes(name, PalettePngWriter.Encode(Width, Height, ids, DavisPalette.Colors));
+                }
+            }
+        }
+        return root;
+    }
+
+    [Fact]
+    public async Task Scores_every_sequence_and_writes_the_toolkit_csvs()
+    {
+        var tracker = new FakeTracker();
+        var output = _temp.File("out");
+        var options = new EvalOptions { Data = Dataset(), Output = output, Server = new Uri("http://localhost:5000") };
+        var stdout = new StringWriter();
+
+        var exitCode = await new EvalCommand(options, stdout, new StringWriter(), stderrIsTerminal: false)
+            .RunAsync(new FakeSegmentationClient(tracker.Handle), CancellationToken.None);
+
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Equal(10, tracker.Frames.Count);
+        // Masks in DAVIS layout, one per frame.
+        Assert.Equal(6, Directory.GetFiles(Path.Combine(output, "a"), "*.png").Length);
+        Assert.Equal(4, Directory.GetFiles(Path.Combine(output, "b"), "*.png").Length);
+
+        // Sequence a scores frames 1-4: rows 10..29 against the truth 10..29 (frames 1, 2: J = 1)
+        // and against 15..34 (frames 3, 4: 15 shared rows of 25, J = 0.6): mean 0.8, decay 1 - 0.6.
+        // Sequence b: object 1 always right (J = 1); object 2 never predicted (J = 0, F = 0).
+        var perSequence = File.ReadAllLines(Path.Combine(output, "per-sequence_results.csv"));
+        Assert.Equal("Sequence,J-Mean,F-Mean", perSequence[0]);
+        Assert.Equal(["a_1", "b_1", "b_2"], perSequence.Skip(1).Select(l => l.Split(',')[0]));
+        Assert.Equal("0.800", perSequence[1].Split(',')[1]);
+        Assert.Equal("1.000,1.000", string.Join(",", perSequence[2].Split(',')[1..]));
+        Assert.Equal("0.000,0.000", string.Join(",", perSequence[3].Split(',')[1..]));
+
+        var global = File.ReadAllLines(Path.Combine(output, "global_results.csv"));
+        Assert.Equal("J&F-Mean,J-Mean,J-Recall,J-Decay,F-Mean,F-Recall,F-Decay", global[0]);
+        var values = global[1].Split(',').Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(7, values.Length);
+        Assert.Equal((0.8 + 1 + 0) / 3, values[1], 3);         // J mean over the three objects
+        Assert.Equal((values[1] + values[4]) / 2, values[0], 3); // J&F
+        Assert.Equal((1 + 1 + 0) / 3.0, values[2], 3);           // J recall: 0.6 > 0.5 counts
+
+        var table = stdout.ToString();
+        Assert.Contains("Sequence", table);
+        Assert.Contains("FPS", table);
+        Assert.Contains("J&F-Mean", table);
+        Assert.True(File.Exists(Path.Combine(output, "timing.csv")));
+    }
+
+    [Fact]
+    public void Options_need_an_existing_data_folder()
+    {
+        var parsed = ArgumentParser.Parse(EvalOptions.Command, ["--data", _temp.File("missing"), "--output", _temp.File("out")]);
+        var error = Assert.Throws<UsageException>(() => EvalOptions.FromArguments(parsed));
+        Assert.Contains("--data", error.Message);
+    }
+
+    [Fact]
+    public void A_folder_without_the_davis_layout_is_refused_clearly()
+    {
+        var error = Assert.Throws<CliException>(() => DavisDataset.Open(_temp.Path, "480p", null));
+        Assert.Contains("JPEGImages/480p", error.Message);
+    }
+
+    [Fact]
+    public void Index_png_reader_reads_palette_indices_and_filtered_grayscale()
+    {
+        var ids = Rows(5, 7, 3);
+        var palette = IndexPngReader.Decode(PalettePngWriter.Encode(Width, Height, ids, DavisPalette.Colors));
+        Assert.Equal(ids.Select(v => (ushort)v), palette.Values);
+
+        // OpenCV writes grayscale PNGs with adaptive row filters.
+        var gray = new byte[Width * Height];
+        for (var i = 0; i < gray.Length; i++)
+        {
+            gray[i] = (byte)(i * 7 % 251);
+        }
+        var path = _temp.File("gray.png");
+        WriteGray(path, gray);
+        Assert.Equal(gray.Select(v => (ushort)v), IndexPngReader.Read(path).Values);
+    }
+
+    [Fact]
+    [Trait("Category", "SharedData")]
+    public void Annotations_scored_against_themselves_are_perfect()
+    {
+        var sequences = DavisDataset.Open(SharedData.Path("davis2016-dev"), "480p", ["car-shadow"]);
+        var scores = SequenceScorer.Score(sequences[0], Path.GetDirectoryName(sequences[0].FirstAnnotation)!);
+
+        Assert.Equal(38, scores.ScoredFrames); // 40 frames without the first and the last
+        var car = Assert.Single(scores.Objects);
+        Assert.Equal("car-shadow_1", car.Name);
+        Assert.All(car.J.Concat(car.F), v => Assert.Equal(1.0, v));
+        Assert.Empty(scores.Warnings);
+    }
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""Proves that SineGrpc computes what SINE computes.
+
+Exports a small random-weight SINE (tools/export/export.py --random small), runs the
+PyTorch reference of SINE's official algorithms (sine_export/reference.py: the video
+loop that re-encodes every memory image for every object at every frame, and the
+in-context id / instance / semantic inference), and the service's Track and Segment
+over gRPC on the same inputs, then compares:
+
+  Track, per frame and object: id logits within 1e-3 of their scale, binary masks
+  identical wherever the reference's mask logit is beyond 1e-2 from 0, scores within 1e-3.
+  (An object's reply on the frame it is prompted is its prompt, as the API says; there
+  only its logits are compared. Its prediction still goes into memory, as in SINE.)
+  Segment: the same for the id output; instances (label, score, mask) and semantic
+  masks (wherever the reference's semantic value is beyond 1e-3 from the threshold).
+
+Exit status 0 when everything is within tolerance. Usage:
+    /usr/bin/python3 tools/export/fidelity.py [--clip synthetic|davis] [--size WxH] [--keep DIR]
+"""
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from sine_export import model as sine_model  # noqa: E402
+from sine_export import service  # noqa: E402
+from sine_export.graphs import export_bundle  # noqa: E402
+from sine_export.reference import ReferenceVideo, reference_segment  # noqa: E402
+
+LOGIT_TOL = 1e-3
+SCORE_TOL = 1e-3
+MASK_MARGIN = 1e-2
+SEMANTIC_MARGIN = 1e-3
+
+
+def export_small(folder, seed=0, config="small"):
+    model = sine_model.randomize(sine_model.Sine(sine_model.RANDOM_CONFIGS[config]), seed).eval()
+    export_bundle(model, os.path.join(folder, model.cfg.name), "fidelity test model (random weights)", "none",
+                  log=lambda *_: None)
+    return model
+
+
+def load_clip(kind, size, frames):
+    if kind == "davis":
+        root = os.path.join(service.REPO, "..", "shared", "data", "davis2017-dev")
+        if not os.path.isdir(root):
+            root = os.path.join(service.REPO, "..", "shared", "data", "davis2016-dev")
+        video, prompts = service.shared_davis_clip(root, frames=frames)
+    else:
+        video, prompts = service.synthetic_clip(frames=frames)
+    if size:
+        w, h = size
+        video = np.stack([resize_rgb(f, w, h) for f in video])
+        prompts = {t: {i: resize_mask(m, w, h) for i, m in p.items()} for t, p in prompts.items()}
+    return video, prompts
+
+
+def resize_rgb(rgb, w, h):
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
+    x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+    return x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+
+def resize_mask(m, w, h):
+    x = torch.from_numpy(m.astype(np.float32))[None, None]
+    return torch.nn.functional.interpolate(x, size=(h, w), mode="nearest")[0, 0].numpy() > 0.5
+
+
+class Report:
+    def __init__(self):
+        self.worst = {}
+        self.failures = []
+
+    def value(self, name, err, tol, where):
+        if err > self.worst.get(name, (-1, ""))[0]:
+            self.worst[name] = (err, where)
+        if not err <= tol:
+            self.failures.append(f"{where}: {name} {err:.3g} > {tol:g}")
+
+    def print(self, title):
+        print(title)
+        for name, (err, where) in sorted(self.worst.items()):
+            print(f"  max {name:<34} {err:.3g}   ({where})")
+
+
+def compare_mask(report, name, ref_logits, ref_binary, got, where, margin=MASK_MARGIN):
+    confident = np.abs(ref_logits) > margin
+    differ = (ref_binary != got) & confident
+    report.value(name + " (confident pixels differing)", float(differ.sum()), 0, where)
+    report.value(name + " (any pixel differing, share)", float((ref_binary != got).mean()), 1.0, where)
+
+
+def run_track(stub, pb, model_name, video, prompts):
+    def requests():
+        yield pb.TrackRequest(start=pb.TrackStart(model=model_name, output=pb.OutputOptions(include_logits=True)))
+        for t, rgb in enumerate(video):
+            frame = pb.TrackFrame(frame_index=t, image=service.raw_image(pb, rgb))
+            for oid, mask in prompts.get(t, {}).items():
+                frame.prompts.append(service.prompt(pb, oid, mask))
+            yield pb.TrackRequest(frame=frame)
+
+    replies = []
+    for reply in stub.Track(requests()):
+        if reply.HasField("error"):
+            raise SystemExit(f"frame {reply.frame_index}: {reply.error.status}: {reply.error.message}")
+        objs = {}
+        for o in reply.objects:
+            objs[o.object_id] = (np.array(o.id_logits, np.float32),
+                                 service.rle_decode(o.mask.rle.counts, o.mask.rle.height, o.mask.rle.width), o.score)
+        replies.append(objs)
+    return replies
+
+
+def check_track(model, stub, pb, name, video, prompts, report):
+    torch.set_grad_enabled(False)
+    started = time.time()
+    reference = ReferenceVideo(model)
+    ref_frames, passes = [], []
+    for t, rgb in enumerate(video):
+        out, n = reference.step(rgb, prompts.get(t, {}))
+        ref_frames.append(out)
+        passes.append(n)
+    ref_time = time.time() - started
+    started = time.time()
+    replies = run_track(stub, pb, name, video, prompts)
+    service_time = time.time() - started
+
+    scale = max(1.0, max(float(o[0].abs().max()) for f in ref_frames for o in f.values()))
+    for t, (ref, got) in enumerate(zip(ref_frames, replies)):
+        if sorted(ref) != sorted(got):
+            report.failures.append(f"frame {t}: objects {sorted(got)} != reference {sorted(ref)}")
+            continue
+        for oid, (logits, mask_logits, binary, score) in ref.items():
+            g_logits, g_mask, g_score = got[oid]
+            where = f"Track frame {t} object {oid}"
+            report.value("Track id logit error / scale", float(np.abs(logits.numpy() - g_logits).max()) / scale, LOGIT_TOL, where)
+            if oid in prompts.get(t, {}):
+                continue   # the reply is the prompt itself
+            compare_mask(report, "Track mask", mask_logits.numpy(), binary.numpy(), g_mask, where)
+            report.value("Track score error", abs(score - g_score), SCORE_TOL, where)
+    return passes, ref_time, service_time
+
+
+def check_segment(model, stub, pb, name, video, prompts, report):
+    # References: frame 0 with objects 1 and 2, and frame 5 with a second shot of object 1
+    # (the reference's prediction there) and object 3's prompt from frame 4; target: the last frame.
+    torch.set_grad_enabled(False)
+    refs = [(video[0], dict(prompts[0]))]
+    later = min(5, len(video) - 2)
+    ref_video = ReferenceVideo(model)
+    for t in range(later + 1):
+        out, _ = ref_video.step(video[t], prompts.get(t, {}))
+    second = {1: out[1][2].numpy()}
+    if out[1][2].sum() == 0:
+        second = {}
+    for t, p in prompts.items():
+        for oid, m in p.items():
+            if oid not in refs[0][1]:
+                second[oid] = m
+    refs.append((video[later], second))
+    target = video[-1]
+    ids, instances, semantic = reference_segment(model, refs, target, instance_threshold=0.0)
+
+    request = pb.SegmentRequest(model=name, target=service.raw_image(pb, target), max_instances=100,
+                                output=pb.OutputOptions(include_logits=True))
+    request.instance_score_threshold.value = 0.0
+    for rgb, masks in refs:
+        r = request.references.add(image=service.raw_image(pb, rgb))
+        for oid, m in masks.items():
+            r.prompts.append(service.prompt(pb, oid, m))
+    reply = stub.Segment(request)
+    dec = lambda m: service.rle_decode(m.rle.counts, m.rle.height, m.rle.width)  # noqa: E731
+
+    scale = max(1.0, max(float(v[0].abs().max()) for v in ids.values()))
+    got = {o.object_id: o for o in reply.objects}
+    if sorted(got) != sorted(ids):
+        report.failures.append(f"Segment objects {sorted(got)} != reference {sorted(ids)}")
+    for oid, (logits, mask_logits, binary, score) in ids.items():
+        if oid not in got:
+            continue
+        where = f"Segment object {oid}"
+        report.value("Segment id logit error / scale", float(np.abs(logits.numpy() - np.array(got[oid].id_logits)).max()) / scale, LOGIT_TOL, where)
+        compare_mask(report, "Segment mask", mask_logits.numpy(), binary.numpy(), dec(got[oid].mask), where)
+        report.value("Segment score error", abs(score - got[oid].score), SCORE_TOL, where)
+
+    # Instances: the same list, best first (pairs whose scores are within the tolerance may swap).
+    service_instances = [(i.label, i.score, dec(i.mask)) for i in reply.instances]
+    report.value("Segment instance count difference", abs(len(service_instances) - len(instances)), 0, "Segment instances")
+    unmatched = list(service_instances)
+    for k, (label, score, binary, logits) in enumerate(instances):
+        best = min((u for u in unmatched if u[0] == label), key=lambda u: abs(u[1] - score), default=None)
+        where = f"Segment instance {k} (label {label}, score {score:.4f})"
+        if best is None:
+            report.failures.append(f"{where}: missing from the service's reply")
+            continue
+        unmatched.remove(best)
+        report.value("Segment instance score error", abs(best[1] - score), SCORE_TOL, where)
+        compare_mask(report, "Segment instance mask", logits.numpy(), binary.numpy(), best[2], where)
+    got_sem = {s.object_id: dec(s.mask) for s in reply.semantic}
+    for oid, (values, binary) in semantic.items():
+        where = f"Segment semantic {oid}"
+        if oid not in got_sem:
+            report.failures.append(f"{where}: missing")
+            continue
+        compare_mask(report, "Segment semantic mask", values.numpy() - 0.7, binary.numpy(), got_sem[oid], where, SEMANTIC_MARGIN)
+    return len(instances), {oid: int(b.sum()) for oid, (_, b) in semantic.items()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", choices=["synthetic", "davis"], default="synthetic",
+                   help="synthetic (default, 3 objects, one joining on frame 4) or the first frames of a "
+                        "DAVIS sequence from ../shared/data")
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--size", help="resize the clip to WxH first (default: the synthetic clip's 224x168 "
+                   "= the small model's input, or DAVIS's own size)")
+    p.add_argument("--config", default="small", choices=sorted(sine_model.RANDOM_CONFIGS))
+    p.add_argument("--keep", help="keep the exported bundle and the server log in this folder")
+    p.add_argument("--no-build", action="store_true", help="use the server as already built")
+    args = p.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+    size = tuple(int(v) for v in args.size.split("x")) if args.size else None
+
+    work = args.keep or tempfile.mkdtemp(prefix="sine-fidelity-")
+    os.makedirs(work, exist_ok=True)
+    models = os.path.join(work, "models")
+    shutil.rmtree(models, ignore_errors=True)
+    started = time.time()
+    model = export_small(models, config=args.config)
+    print(f"exported {model.cfg.name} (random weights) to {models} in {time.time() - started:.1f} s")
+    video, prompts = load_clip(args.clip, size, args.frames)
+    print(f"clip: {args.clip}, {len(video)} frames of {video.shape[2]}x{video.shape[1]}, prompts on frames "
+          + ", ".join(f"{t} (objects {sorted(p)})" for t, p in sorted(prompts.items())))
+
+    pb, rpc = service.load_stubs()
+    import grpc
+    report = Report()
+    try:
+        with service.Server(models, os.path.join(work, "server.log"), build=not args.no_build) as server:
+            stub = rpc.SegmentationStub(grpc.insecure_channel(f"127.0.0.1:{server.port}",
+                                                              options=[("grpc.max_receive_message_length", 64 << 20)]))
+            server.wait_ready(stub, pb)
+            passes, ref_time, service_time = check_track(model, stub, pb, model.cfg.name, video, prompts, report)
+            n_inst, sem = check_segment(model, stub, pb, model.cfg.name, video, prompts, report)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report.print(f"fidelity ({args.clip} clip; Segment: {n_inst} instances, semantic areas {sem}):")
+    print(f"reference encoder passes per frame: {passes}; service: 1 per frame")
+    if report.failures:
+        print(f"FAILED: {len(report.failures)} comparisons out of tolerance:")
+        for f in report.failures[:30]:
+            print("  " + f)
+        return 1
+    print(f"OK: the service matches the PyTorch reference (total {time.time() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
