@@ -279,11 +279,10 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     public void EnsureBuilt_Again_ReusesTheCachedBundle()
     {
         var before = Directory.GetFiles(bundle.Folder).ToDictionary(f => f, File.GetLastWriteTimeUtc);
-        var clock = Stopwatch.StartNew();
 
         var folder = EmbeddedModel.EnsureBuilt(bundle.CacheRoot, NullLogger.Instance);
 
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"cache hit took {clock.Elapsed}");
+        // Same folder, no file rewritten: the cache was used, not rebuilt.
         Assert.Equal(bundle.Folder, folder);
         Assert.Equal(before, Directory.GetFiles(folder).ToDictionary(f => f, File.GetLastWriteTimeUtc));
     }
