@@ -11,6 +11,8 @@ over gRPC on the same inputs, then compares:
   identical wherever the reference's mask logit is beyond 1e-2 from 0, scores within 1e-3.
   (An object's reply on the frame it is prompted is its prompt, as the API says; there
   only its logits are compared. Its prediction still goes into memory, as in SINE.)
+  A frame whose longer side is not the model's input size is resized by both sides;
+  see docs/export.md for how the service's resize compares with SINE's.
   Segment: the same for the id output; instances (label, score, mask) and semantic
   masks (wherever the reference's semantic value is beyond 1e-3 from the threshold).
 
@@ -48,11 +50,8 @@ def export_small(folder, seed=0, config="small"):
 
 
 def load_clip(kind, size, frames):
-    if kind == "davis":
-        root = os.path.join(service.REPO, "..", "shared", "data", "davis2017-dev")
-        if not os.path.isdir(root):
-            root = os.path.join(service.REPO, "..", "shared", "data", "davis2016-dev")
-        video, prompts = service.shared_davis_clip(root, frames=frames)
+    if kind == "judo":
+        video, prompts = service.judo_clip(frames)
     else:
         video, prompts = service.synthetic_clip(frames=frames)
     if size:
@@ -145,25 +144,21 @@ def check_track(model, stub, pb, name, video, prompts, report):
                 continue   # the reply is the prompt itself
             compare_mask(report, "Track mask", mask_logits.numpy(), binary.numpy(), g_mask, where)
             report.value("Track score error", abs(score - g_score), SCORE_TOL, where)
-    return passes, ref_time, service_time
+    return passes, ref_time, service_time, ref_frames
 
 
-def check_segment(model, stub, pb, name, video, prompts, report):
-    # References: frame 0 with objects 1 and 2, and frame 5 with a second shot of object 1
-    # (the reference's prediction there) and object 3's prompt from frame 4; target: the last frame.
+def check_segment(model, stub, pb, name, video, prompts, ref_frames, report):
+    # References: the first frame with its prompts, and a later frame (the next one with
+    # prompts, else frame 5) with those prompts and a second shot of the first object
+    # (the reference loop's prediction there); target: the last frame.
     torch.set_grad_enabled(False)
     refs = [(video[0], dict(prompts[0]))]
-    later = min(5, len(video) - 2)
-    ref_video = ReferenceVideo(model)
-    for t in range(later + 1):
-        out, _ = ref_video.step(video[t], prompts.get(t, {}))
-    second = {1: out[1][2].numpy()}
-    if out[1][2].sum() == 0:
-        second = {}
-    for t, p in prompts.items():
-        for oid, m in p.items():
-            if oid not in refs[0][1]:
-                second[oid] = m
+    first = min(prompts[0])
+    later = min([t for t in prompts if t > 0] or [min(5, len(video) - 2)])
+    out = ref_frames[later]
+    second = dict(prompts.get(later, {}))
+    if out[first][2].any():
+        second[first] = out[first][2].numpy()
     refs.append((video[later], second))
     target = video[-1]
     ids, instances, semantic = reference_segment(model, refs, target, instance_threshold=0.0)
@@ -215,12 +210,12 @@ def check_segment(model, stub, pb, name, video, prompts, report):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--clip", choices=["synthetic", "davis"], default="synthetic",
-                   help="synthetic (default, 3 objects, one joining on frame 4) or the first frames of a "
-                        "DAVIS sequence from ../shared/data")
+    p.add_argument("--clip", choices=["synthetic", "judo"], default="synthetic",
+                   help="synthetic (default: 3 objects, one joining on frame 4) or cutie-examples/judo from "
+                        "../shared/data (real 854x480 footage, 4 objects joining on frames 0, 5, 8, 13)")
     p.add_argument("--frames", type=int, default=12)
-    p.add_argument("--size", help="resize the clip to WxH first (default: the synthetic clip's 224x168 "
-                   "= the small model's input, or DAVIS's own size)")
+    p.add_argument("--size", help="resize the clip to WxH first, with PyTorch, to 8-bit (default: as it comes; "
+                   "the synthetic clip is 224x168, the small model's own input size)")
     p.add_argument("--config", default="small", choices=sorted(sine_model.RANDOM_CONFIGS))
     p.add_argument("--keep", help="keep the exported bundle and the server log in this folder")
     p.add_argument("--no-build", action="store_true", help="use the server as already built")
@@ -247,8 +242,8 @@ def main(argv=None):
             stub = rpc.SegmentationStub(grpc.insecure_channel(f"127.0.0.1:{server.port}",
                                                               options=[("grpc.max_receive_message_length", 64 << 20)]))
             server.wait_ready(stub, pb)
-            passes, ref_time, service_time = check_track(model, stub, pb, model.cfg.name, video, prompts, report)
-            n_inst, sem = check_segment(model, stub, pb, model.cfg.name, video, prompts, report)
+            passes, ref_time, service_time, ref_frames = check_track(model, stub, pb, model.cfg.name, video, prompts, report)
+            n_inst, sem = check_segment(model, stub, pb, model.cfg.name, video, prompts, ref_frames, report)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -229,6 +229,33 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     }
 
     [Theory]
+    [InlineData(64, 96)]
+    [InlineData(72, 104)] // layer2's grid 9 x 13: odd sides, layer3 has to be resized to it
+    public void Encoder_Layer2And3_ConcatenatesUnitNormParts(int height, int width)
+    {
+        var folder = NewScratchFolder();
+        EmbeddedModel.Build(folder, new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer2And3, Stride = 8 }, EmbeddedModel.DefaultSourcePath);
+        Assert.Equal(384, ModelManifest.Read(Path.Combine(folder, "model.json")).FeatureChannels);
+
+        using var session = new InferenceSession(Path.Combine(folder, "encoder.onnx"));
+        var random = new Random(13);
+        var image = Enumerable.Range(0, 3 * height * width).Select(_ => (float)(random.NextDouble() * 200 - 100)).ToArray();
+        var features = Ort.Run(session, ("image", image, [1, 3, height, width]))["features"];
+
+        Assert.Equal(new long[] { 1, 384, height / 8, width / 8 }, features.Shape);
+        var cells = height / 8 * (width / 8);
+        for (int cell = 0; cell < cells; cell++)
+        {
+            // Each part has norm 1/sqrt(2) (or 0 where a ReLU left nothing), so the whole has norm 1.
+            double l2 = 0, l3 = 0;
+            for (int c = 0; c < 128; c++) l2 += Math.Pow(features.Data[c * cells + cell], 2);
+            for (int c = 128; c < 384; c++) l3 += Math.Pow(features.Data[c * cells + cell], 2);
+            Assert.True(l2 < 1e-9 || Math.Abs(l2 - 0.5) < 1e-4, $"layer2 part: {l2}");
+            Assert.True(l3 < 1e-9 || Math.Abs(l3 - 0.5) < 1e-4, $"layer3 part: {l3}");
+        }
+    }
+
+    [Theory]
     [InlineData("layer4", 16)]
     [InlineData("layer2", 16)]
     [InlineData("layer3", 4)]

@@ -1,6 +1,7 @@
 """The three ONNX graphs of a tokens-kind bundle (DESIGN.md section 3) and model.json."""
 import json
 import os
+import warnings
 
 import onnx
 import torch
@@ -50,8 +51,13 @@ class DecoderGraph(nn.Module):
 
 
 def _export(module, args, path, inputs, outputs, dynamic):
-    torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
-                      opset_version=OPSET, do_constant_folding=True)
+    with warnings.catch_warnings():
+        # Known and harmless with torch 1.13: shape inference notes on constants, and the
+        # tracer turning static sizes (head width, grid side) into constants.
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(module, args, path, input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          opset_version=OPSET, do_constant_folding=True)
     onnx.checker.check_model(path, full_check=True)
 
 

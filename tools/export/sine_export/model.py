@@ -38,6 +38,8 @@ SINE_VITL = Config(name="sine-vitl14")
 RANDOM_CONFIGS = {
     "small": Config(name="sine-small-random", vit_dim=384, vit_depth=2, vit_heads=6, channels=128,
                     depth=2, heads=8, mlp_dim=512, num_queries=20, input_size=224),
+    # The released architecture at full size: for latency and memory measurements without the weights.
+    "large": dataclasses.replace(SINE_VITL, name="sine-vitl14-random"),
     "tiny": Config(name="sine-tiny-random", vit_dim=192, vit_depth=1, vit_heads=3, channels=64,
                    depth=1, heads=4, mlp_dim=128, num_queries=8, input_size=112),
 }

@@ -219,3 +219,41 @@ def reference_segment(model, references, target_rgb, top_k=100, instance_thresho
     semseg = F.interpolate(semseg, size=(h, w), mode="bilinear", align_corners=False)[0]
     semantic = {oid: (semseg[i], semseg[i] > semantic_threshold) for i, oid in enumerate(ids)}
     return out_ids, instances, semantic
+
+
+class CachedVideo(ReferenceVideo):
+    """The same algorithm on cached (masked sum, area) entries, as SineGrpc runs it:
+    one encoder pass per frame, memory entries pooled from the frame's own features.
+    Only for measuring what caching saves inside PyTorch (bench_cost.py)."""
+
+    @torch.no_grad()
+    def step(self, rgb: np.ndarray, prompts: dict):
+        image, resized = prepare_image(rgb, self.size)
+        h, w = rgb.shape[:2]
+        t = self.frame
+        before = self.encoder_images
+        target = self.encode(image[None])
+        dec = self.model.transformer_decoder
+        size = dec.mask_size(target)
+        for oid, mask in prompts.items():
+            sums, areas = dec.pool_sums(target, prepare_mask(mask, self.size)[None], size)
+            self.memory[oid] = ObjectMemory(*self.policy)
+            self.memory[oid].add(Entry((sums[0], areas[0]), None, t, 1.0))
+        ids = sorted(self.memory)
+        tokens = []
+        for oid in ids:
+            entries = self.memory[oid].entries()
+            total = sum(e.image[0] for e in entries)
+            area = sum(e.image[1] for e in entries)
+            tokens.append(total / (area + 1e-8))
+        id_logits, id_masks, _, _ = dec(target, torch.stack(tokens)[None])
+        logits = to_frame(id_masks[0], self.size, resized, (h, w))
+        binary, scores = mask_score(id_logits[0].softmax(-1)[:, 0], logits)
+        masks = torch.stack([prepare_mask(b.numpy(), self.size) for b in binary])
+        sums, areas = dec.pool_sums(target, masks, size)
+        result = {}
+        for i, oid in enumerate(ids):
+            result[oid] = (id_logits[0, i].clone(), logits[i], binary[i], float(scores[i]))
+            self.memory[oid].add(Entry((sums[i], areas[i]), None, t, float(scores[i])))
+        self.frame += 1
+        return result, self.encoder_images - before

@@ -1,6 +1,5 @@
 """Running SineGrpc's server from the repository and talking to it (Debian's grpcio only)."""
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -176,21 +175,28 @@ def synthetic_clip(width=224, height=168, frames=12, seed=0):
     return np.stack(video), prompts
 
 
-def shared_davis_clip(root, sequence="bmx-trees", frames=10):
-    """A real clip from ../shared/data (DAVIS layout), with the first frame's mask."""
+def judo_clip(frames=16):
+    """cutie-examples/judo from ../shared/data: real 854x480 footage where objects join on
+    frames 0, 5, 8 and 13 (each mask file brings new ids). A mask one pixel short of its
+    frame is padded with background, as the service's API does."""
     from PIL import Image
-    jpg = os.path.join(root, "JPEGImages", "480p", sequence)
-    ann = os.path.join(root, "Annotations", "480p", sequence)
-    if not os.path.isdir(jpg):
-        raise SystemExit(f"this check reads the DAVIS clip {jpg}, which is absent: it needs ../shared/data "
-                         "(the project's shared data folder beside the repository)")
-    names = sorted(os.listdir(jpg))[:frames]
-    video = np.stack([np.array(Image.open(os.path.join(jpg, n)).convert("RGB")) for n in names])
-    first = np.array(Image.open(os.path.join(ann, names[0][:-4] + ".png")))
-    prompts = {0: {int(v): first == v for v in np.unique(first) if v != 0}}
+    root = os.path.normpath(os.path.join(REPO, "..", "shared", "data", "cutie-examples"))
+    images, masks = os.path.join(root, "images", "judo"), os.path.join(root, "masks", "judo")
+    if not os.path.isdir(images) or not os.path.isdir(masks):
+        raise SystemExit(f"--clip judo reads {images} and {masks}, which are absent: this check needs "
+                         "../shared/data (the project's shared data folder beside the repository)")
+    names = sorted(os.listdir(images))[:frames]
+    video = np.stack([np.array(Image.open(os.path.join(images, n)).convert("RGB")) for n in names])
+    h, w = video.shape[1:3]
+    prompts, seen = {}, set()
+    for t, n in enumerate(names):
+        path = os.path.join(masks, n[:-4] + ".png")
+        if not os.path.exists(path):
+            continue
+        ids = np.array(Image.open(path))
+        ids = np.pad(ids, ((0, max(0, h - ids.shape[0])), (0, max(0, w - ids.shape[1]))))[:h, :w]
+        new = {int(v): ids == v for v in np.unique(ids) if v != 0 and int(v) not in seen}
+        if new:
+            prompts[t] = new
+            seen.update(new)
     return video, prompts
-
-
-def metric_value(text, name):
-    m = re.search(rf"^{re.escape(name)}\s+([0-9.eE+-]+)$", text, re.M)
-    return float(m.group(1)) if m else None

@@ -74,12 +74,18 @@ public static class EmbeddedModel
     /// <summary>Writes the three bundle files into <paramref name="folder"/> (no stamp, no atomicity).</summary>
     public static void Build(string folder, EmbeddedModelOptions options, string sourcePath)
     {
-        var resNet = ModelProto.Parser.ParseFromFile(sourcePath);
+        // Opened for shared reading: OnnxSharp's ParseFromFile locks the file, and other
+        // processes or caches may be building from the same source at the same time.
+        ModelProto resNet;
+        using (var source = File.OpenRead(sourcePath))
+            resNet = ModelProto.Parser.ParseFrom(source);
         var manifest = CreateManifest(options);
-        var layer3 = options.Layer == EmbeddedModelOptions.Layer3;
-        var encoder = ResNetEncoderCutter.Cut(resNet, layer3 ? ResNetEncoderCutter.Layer3Output : ResNetEncoderCutter.Layer2Output, options.FeatureChannels);
-        if (layer3 && options.Stride == 8)
+        var layer2Only = options.Layer == EmbeddedModelOptions.Layer2;
+        var encoder = ResNetEncoderCutter.Cut(resNet, layer2Only ? ResNetEncoderCutter.Layer2Output : ResNetEncoderCutter.Layer3Output, options.FeatureChannels);
+        if (options.Layer == EmbeddedModelOptions.Layer3 && options.Stride == 8)
             ResNetEncoderCutter.RemoveStride(encoder, ResNetEncoderCutter.Layer2Output, options.Dilate);
+        if (options.Layer == EmbeddedModelOptions.Layer2And3)
+            ResNetEncoderCutter.ConcatenateLayer2(encoder);
         encoder.WriteToFile(Path.Combine(folder, manifest.Files.Encoder));
         LabelPropagationDecoder.Build(options.Decoder)
             .WriteToFile(Path.Combine(folder, manifest.Files.Decoder));

@@ -12,8 +12,12 @@ public sealed class EmbeddedModelOptions
 {
     public const string Layer2 = "layer2";
     public const string Layer3 = "layer3";
+    public const string Layer2And3 = "layer2+layer3";
 
-    /// <summary>"layer3" (256 channels) or "layer2" (128 channels, stride 8).</summary>
+    /// <summary>
+    /// "layer3" (256 channels), "layer2" (128 channels, stride 8), or "layer2+layer3" (384
+    /// channels at stride 8: both, each L2-normalised, layer3 upsampled x2 bilinearly).
+    /// </summary>
     public string Layer { get; set; } = Layer3;
 
     /// <summary>
@@ -52,14 +56,14 @@ public sealed class EmbeddedModelOptions
 
     public LabelPropagationOptions Decoder => new(TopK, Temperature, Radius, TileSize, Sharpen);
 
-    public int FeatureChannels => Layer == Layer2 ? 128 : 256;
+    public int FeatureChannels => Layer switch { Layer2 => 128, Layer2And3 => 384, _ => 256 };
 
     public void Validate()
     {
-        if (Layer is not (Layer2 or Layer3))
-            throw new ArgumentException($"Engine:Embedded:Layer must be '{Layer2}' or '{Layer3}', not '{Layer}'");
+        if (Layer is not (Layer2 or Layer3 or Layer2And3))
+            throw new ArgumentException($"Engine:Embedded:Layer must be '{Layer2}', '{Layer3}' or '{Layer2And3}', not '{Layer}'");
         if (Layer == Layer3 ? Stride is not (8 or 16) : Stride != 8)
-            throw new ArgumentException($"Engine:Embedded:Stride must be 16 or 8 for layer3 and 8 for layer2, not {Stride}");
+            throw new ArgumentException($"Engine:Embedded:Stride must be 16 or 8 for layer3, and 8 for the others, not {Stride}");
         if (Dilate && !(Layer == Layer3 && Stride == 8))
             throw new ArgumentException("Engine:Embedded:Dilate applies to layer3 at stride 8 only");
         if (InputSize < 32 || InputSize > 4096)

@@ -84,7 +84,6 @@ public static class LabelPropagationDecoder
         var memoryCount = Dim(memoryFeatures, 0);
         var labelCount = Dim(memoryLabels, 1);
         var tile = g.Int64s(t);
-        var ring = g.Int64s(n * t);
 
         // Pad to whole tiles: pad = (t - size mod t) mod t; tile grid Th x Tw, T = Th * Tw.
         var padH = g.Node("Mod", [g.Node("Sub", [tile, g.Node("Mod", [h, tile])]), tile]);
@@ -93,42 +92,49 @@ public static class LabelPropagationDecoder
         var tilesW = g.Node("Div", [Add(w, padW), tile]);
         var tiles = Mul(tilesH, tilesW);
         var zero2 = g.Int64s(0, 0);
-        // Memory grids also get a ring of n tiles all round, so that every neighbour tile exists.
-        var targetPads = Cat(zero2, g.Int64s(0, 0), zero2, padH, padW);
-        var memoryPads = Cat(zero2, ring, ring, zero2, Add(padH, ring), Add(padW, ring));
+        var gridPads = Cat(zero2, g.Int64s(0, 0), zero2, padH, padW);
+        // Memory tile grids also get a ring of n empty tiles all round, so that every neighbour
+        // tile exists. (Padded after tiling, so that the big transpose moves no padding.)
+        var ringPads = g.Int64s(n, n, 0, 0, n, n, 0, 0);
         var ringTilesH = Add(tilesH, g.Int64s(2 * n));
         var ringTilesW = Add(tilesW, g.Int64s(2 * n));
 
         // Target tiles [T, t², C].
-        var target = g.Node("Pad", [Normalise(g, features), targetPads]);
+        var target = g.Node("Pad", [Normalise(g, features), gridPads]);
         target = Reshape(target, Cat(channels, tilesH, tile, tilesW, tile));                  // [C, Th, t, Tw, t]
         target = g.Node("Transpose", [target], Attr.Ints("perm", 1, 3, 2, 4, 0));               // [Th, Tw, t, t, C]
         target = Reshape(target, Cat(tiles, g.Int64s(cellsPerTile), channels));               // [T, t², C]
 
         // Memory tiles [Th+2n, Tw+2n, C, M*t²], candidates ordered (memory frame, row, column).
-        var memory = g.Node("Pad", [Normalise(g, memoryFeatures), memoryPads]);
-        memory = Reshape(memory, Cat(memoryCount, channels, ringTilesH, tile, ringTilesW, tile)); // [M, C, Th', t, Tw', t]
-        memory = g.Node("Transpose", [memory], Attr.Ints("perm", 2, 4, 1, 0, 3, 5));          // [Th', Tw', C, M, t, t]
+        var memory = g.Node("Pad", [Normalise(g, memoryFeatures), gridPads]);
+        memory = Reshape(memory, Cat(memoryCount, channels, tilesH, tile, tilesW, tile));     // [M, C, Th, t, Tw, t]
+        memory = g.Node("Transpose", [memory], Attr.Ints("perm", 2, 4, 1, 0, 3, 5));          // [Th, Tw, C, M, t, t]
         var perTile = Mul(memoryCount, g.Int64s(cellsPerTile));                                // M*t²
-        memory = Reshape(memory, Cat(ringTilesH, ringTilesW, channels, perTile));
+        memory = g.Node("Pad", [Reshape(memory, Cat(tilesH, tilesW, channels, perTile)), ringPads]);
 
-        // Labels tiled the same way, candidates first: [Th', Tw', M*t², L].
-        var labels = g.Node("Pad", [memoryLabels, memoryPads]);
-        labels = Reshape(labels, Cat(memoryCount, labelCount, ringTilesH, tile, ringTilesW, tile)); // [M, L, Th', t, Tw', t]
-        labels = g.Node("Transpose", [labels], Attr.Ints("perm", 2, 4, 0, 3, 5, 1));          // [Th', Tw', M, t, t, L]
-        labels = Reshape(labels, Cat(ringTilesH, ringTilesW, perTile, labelCount));
+        // Labels tiled the same way, candidates first: [Th+2n, Tw+2n, M*t², L].
+        var labels = g.Node("Pad", [memoryLabels, gridPads]);
+        labels = Reshape(labels, Cat(memoryCount, labelCount, tilesH, tile, tilesW, tile));   // [M, L, Th, t, Tw, t]
+        labels = g.Node("Transpose", [labels], Attr.Ints("perm", 2, 4, 0, 3, 5, 1));          // [Th, Tw, M, t, t, L]
+        labels = g.Node("Pad", [Reshape(labels, Cat(tilesH, tilesW, perTile, labelCount)), ringPads]);
 
-        // Which memory cells are real (1) rather than padding (0): [Th', Tw', t²].
+        // Which memory cells are real (1) rather than padding (0): [Th+2n, Tw+2n, 1, t²].
         var ones = g.Node("ConstantOfShape", [Cat(g.Int64s(1, 1), h, w)],
             new AttributeProto { Name = "value", Type = AttributeProto.Types.AttributeType.Tensor, T = FloatScalar(1f) });
-        var valid = g.Node("Pad", [ones, memoryPads]);
-        valid = Reshape(valid, Cat(ringTilesH, tile, ringTilesW, tile));
+        var valid = g.Node("Pad", [ones, gridPads]);
+        valid = Reshape(valid, Cat(tilesH, tile, tilesW, tile));
         valid = g.Node("Transpose", [valid], Attr.Ints("perm", 0, 2, 1, 3));
-        valid = Reshape(valid, Cat(ringTilesH, ringTilesW, g.Int64s(cellsPerTile)));
+        valid = g.Node("Pad", [Reshape(valid, Cat(tilesH, tilesW, g.Int64s(1, cellsPerTile))), ringPads]);
 
-        var affinities = new string[directions];
+        // Per neighbour tile: affinities [T, t², M*t²], pushed below every real candidate where
+        // beyond the radius or in the padding, and their own top k. The overall top k is among
+        // these D*k. (Doing it per neighbour never materialises all D*M*t² candidates at once.)
+        var radiusTable = RadiusTable(g, t, n, r);                                                // [D, 1, t², 1, t²]
+        var candidatesPerDirection = Mul(memoryCount, g.Int64s(cellsPerTile));
+        var kEach = g.Node("Min", [candidatesPerDirection, g.Int64s(options.TopK)]);
+        var scores = new string[directions];
+        var positions = new string[directions];
         var candidateLabels = new string[directions];
-        var validity = new string[directions];
         for (int dy = 0; dy < span; dy++)
         {
             for (int dx = 0; dx < span; dx++)
@@ -141,28 +147,30 @@ public static class LabelPropagationDecoder
 
                 var i = dy * span + dx;
                 var neighbour = Reshape(Neighbours(memory), Cat(tiles, channels, perTile));       // [T, C, M*t²]
-                affinities[i] = g.Node("MatMul", [target, neighbour]);                             // [T, t², M*t²]
+                var affinity = g.Node("MatMul", [target, neighbour]);                              // [T, t², M*t²]
+                var padding = Mul(g.Node("Sub", [Neighbours(valid), g.Float(1f)]), g.Float(-OutsidePenalty));
+                var penalty = Add(
+                    g.Node("Gather", [radiusTable, g.Int64(i)], Attr.Int("axis", 0)),              // [1, t², 1, t²]
+                    Reshape(padding, Cat(tiles, g.Int64s(1, 1, cellsPerTile))));                  // [T, 1, 1, t²]
+                affinity = Add(Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile), memoryCount, g.Int64s(cellsPerTile))), penalty);
+                affinity = Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile, -1)));
+                var best = g.Node("TopK", [affinity, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
+                scores[i] = best[0];
+                positions[i] = Add(best[1], Mul(candidatesPerDirection, g.Int64s(i)));           // index among all D*M*t²
                 candidateLabels[i] = Reshape(Neighbours(labels), Cat(tiles, perTile, labelCount)); // [T, M*t², L]
-                validity[i] = Reshape(Neighbours(valid), Cat(tiles, g.Int64s(1, cellsPerTile)));   // [T, 1, t²]
             }
         }
 
-        // [T, t², D, M, t²] + radius table [1, t², D, 1, t²] + padding [T, 1, D, 1, t²].
-        var affinity = g.Node("Concat", affinities, Attr.Int("axis", 2));
-        affinity = Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile, directions), memoryCount, g.Int64s(cellsPerTile)));
-        affinity = Add(affinity, RadiusTable(g, t, n, r));
-        var padding = g.Node("Concat", validity, Attr.Int("axis", 1));                           // [T, D, t²]
-        padding = Mul(g.Node("Sub", [padding, g.Float(1f)]), g.Float(-OutsidePenalty));
-        affinity = Add(affinity, Reshape(padding, Cat(tiles, g.Int64s(1, directions, 1, cellsPerTile))));
-        var candidates = Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile, -1)));             // [T, t², D*M*t²]
-
+        var shortlist = g.Node("Concat", scores, Attr.Int("axis", 2));                            // [T, t², D*k]
+        var shortlistPositions = g.Node("Concat", positions, Attr.Int("axis", 2));
         // k = min(TopK, candidates), so that a tiny memory still works.
-        var k = g.Node("Min", [Dim(candidates, 2), g.Int64s(options.TopK)]);
-        var top = g.Node("TopK", [candidates, k], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 1));
+        var k = g.Node("Min", [Dim(shortlist, 2), g.Int64s(options.TopK)]);
+        var top = g.Node("TopK", [shortlist, k], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 1));
         var weights = g.Node("Softmax", [g.Node("Div", [top[0], g.Float(options.Temperature)])], Attr.Int("axis", -1)); // [T, t², k]
+        var chosenPositions = g.Node("GatherElements", [shortlistPositions, top[1]], Attr.Int("axis", 2));
 
         var allLabels = g.Node("Concat", candidateLabels, Attr.Int("axis", 1));                  // [T, D*M*t², L]
-        var indices = Reshape(top[1], Cat(tiles, g.Int64s(-1, 1)));                             // [T, t²*k, 1]
+        var indices = Reshape(chosenPositions, Cat(tiles, g.Int64s(-1, 1)));                    // [T, t²*k, 1]
         var chosen = g.Node("GatherND", [allLabels, indices], Attr.Int("batch_dims", 1));         // [T, t²*k, L]
         chosen = Reshape(chosen, Cat(tiles, g.Int64s(cellsPerTile), k, labelCount));            // [T, t², k, L]
         var weighted = Mul(chosen, g.Node("Unsqueeze", [weights, g.Int64s(3)]));
@@ -192,7 +200,7 @@ public static class LabelPropagationDecoder
     }
 
     /// <summary>
-    /// [1, t², D, 1, t²]: 0 where the memory cell (of neighbour tile d) is within the radius of
+    /// [D, 1, t², 1, t²]: 0 where the memory cell (of neighbour tile d) is within the radius of
     /// the target cell, <see cref="OutsidePenalty"/> elsewhere. The same for every tile.
     /// </summary>
     private static string RadiusTable(OnnxGraphBuilder g, int t, int n, int radius)
@@ -200,17 +208,17 @@ public static class LabelPropagationDecoder
         int span = 2 * n + 1, cells = t * t;
         var table = new float[cells * span * span * cells];
         var i = 0;
-        for (int ty = 0; ty < t; ty++)
-            for (int tx = 0; tx < t; tx++)
-                for (int dy = 0; dy < span; dy++)
-                    for (int dx = 0; dx < span; dx++)
+        for (int dy = 0; dy < span; dy++)
+            for (int dx = 0; dx < span; dx++)
+                for (int ty = 0; ty < t; ty++)
+                    for (int tx = 0; tx < t; tx++)
                         for (int my = 0; my < t; my++)
                             for (int mx = 0; mx < t; mx++)
                             {
                                 long y = (long)(dy - n) * t + my - ty, x = (long)(dx - n) * t + mx - tx;
                                 table[i++] = y * y + x * x > (long)radius * radius ? OutsidePenalty : 0f;
                             }
-        return g.FloatTensor(table, [1, cells, span * span, 1, cells]);
+        return g.FloatTensor(table, [span * span, 1, cells, 1, cells]);
     }
 
     private static TensorProto FloatScalar(float value)

@@ -93,6 +93,133 @@ public static class ResNetEncoderCutter
         }
     }
 
+    /// <summary>
+    /// Turns an encoder cut after layer3 (output <paramref name="outputName"/>, stride 16) into one
+    /// that outputs [layer2, layer3 upsampled to layer2's grid] at stride 8 (128 + 256 channels),
+    /// each part L2-normalised over its channels and scaled by 1/sqrt(2), so that a cosine
+    /// between two cells is the mean of the two layers' cosines. Edits <paramref name="model"/>
+    /// in place.
+    /// </summary>
+    /// <remarks>
+    /// Frames are padded to a multiple of 8 only, so layer2's grid may have an odd side. The
+    /// file's strided 3x3 convolutions pad top/left only, which makes layer3's first block
+    /// disagree with its 1x1 shortcut on odd sides; padding them on all sides gives both
+    /// ceil(side / 2), and changes nothing on even sides (the extra bottom/right padding is
+    /// never reached). Layer3 is then resized bilinearly (half-pixel) to exactly layer2's grid,
+    /// which needs opset 13: the model moves there (BatchNormalization loses its opset-8-only
+    /// <c>spatial</c> attribute, 1 here, which is the later opsets' behaviour).
+    /// </remarks>
+    public static void ConcatenateLayer2(ModelProto model, string outputName = "features")
+    {
+        var graph = model.Graph;
+        const string layer3 = "layer3_output";
+        foreach (var node in graph.Node)
+        {
+            Rename(node.Output, outputName, layer3);
+            if (node.OpType == "BatchNormalization")
+            {
+                var spatial = node.Attribute.FirstOrDefault(a => a.Name == "spatial");
+                if (spatial is not null && spatial.I != 1)
+                    throw new InvalidDataException($"{node.Name}: BatchNormalization with spatial = {spatial.I} has no opset-13 equivalent");
+                if (spatial is not null)
+                    node.Attribute.Remove(spatial);
+            }
+            if (node.OpType == "Conv" && node.Input[0] == Layer2Output && Ints(node, "strides").Any(s => s != 1))
+            {
+                var kernel = Ints(node, "kernel_shape");
+                SetInts(node, "pads", [.. kernel.Select(k => k / 2), .. kernel.Select(k => k / 2)]);
+            }
+        }
+        model.OpsetImport.Clear();
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = 13 });
+        model.IrVersion = 7;
+
+        var half = MathF.Sqrt(0.5f);
+        var l2 = Normalised(graph, Layer2Output, "layer2", half);
+
+        // sizes = [N, C] of layer3 and [h, w] of layer2.
+        var layer3Shape = Add(graph, "Shape", "layer3_shape", [layer3]);
+        var layer2Shape = Add(graph, "Shape", "layer2_shape", [Layer2Output]);
+        var first = Int64s(graph, "upsample_first", 0, 2);
+        var last = Int64s(graph, "upsample_last", 2, 4);
+        var zero = Int64s(graph, "upsample_axis", 0)[0];
+        var batchAndChannels = Add(graph, "Slice", "layer3_nc", [layer3Shape, first[0], first[1], zero]);
+        var grid = Add(graph, "Slice", "layer2_hw", [layer2Shape, last[0], last[1], zero]);
+        var sizes = Add(graph, "Concat", "upsample_sizes", [batchAndChannels, grid], new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
+        var upsampled = Add(graph, "Resize", "layer3_upsampled", [layer3, "", "", sizes],
+            new AttributeProto { Name = "mode", Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("linear") },
+            new AttributeProto { Name = "coordinate_transformation_mode", Type = AttributeProto.Types.AttributeType.String, S = Google.Protobuf.ByteString.CopyFromUtf8("half_pixel") });
+        var l3 = Normalised(graph, upsampled, "layer3", half);
+
+        var concat = new NodeProto { OpType = "Concat", Name = "features_concat" };
+        concat.Input.AddRange([l2, l3]);
+        concat.Output.Add(outputName);
+        concat.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        graph.Node.Add(concat);
+
+        graph.Output.Clear();
+        graph.Output.Add(OnnxGraphBuilder.TensorValueInfo(outputName, TensorProto.Types.DataType.Float,
+            ["batch", 384, "feature_height", "feature_width"]));
+        model.DocString = "ResNet-18 layer2 and layer3 (upsampled to layer2's grid), each L2-normalised, concatenated";
+    }
+
+    private static string Add(GraphProto graph, string op, string name, string[] inputs, params AttributeProto[] attributes)
+    {
+        var node = new NodeProto { OpType = op, Name = name };
+        node.Input.AddRange(inputs);
+        node.Output.Add(name);
+        node.Attribute.AddRange(attributes);
+        graph.Node.Add(node);
+        return name;
+    }
+
+    /// <summary>Adds 1-element int64 initializers named prefix_i holding each value; returns their names.</summary>
+    private static string[] Int64s(GraphProto graph, string prefix, params long[] values)
+    {
+        var names = new string[values.Length];
+        for (int i = 0; i < values.Length; i++)
+        {
+            var tensor = new TensorProto { Name = $"{prefix}_{i}", DataType = (int)TensorProto.Types.DataType.Int64 };
+            tensor.Dims.Add(1);
+            tensor.Int64Data.Add(values[i]);
+            graph.Initializer.Add(tensor);
+            names[i] = tensor.Name;
+        }
+        return names;
+    }
+
+    /// <summary>Appends x * scale / max(||x||, eps) over channels; returns its name.</summary>
+    private static string Normalised(GraphProto graph, string input, string prefix, float scale)
+    {
+        var eps = new TensorProto { Name = prefix + "_norm_eps", DataType = (int)TensorProto.Types.DataType.Float };
+        eps.FloatData.Add(1e-6f / scale);
+        var factor = new TensorProto { Name = prefix + "_norm_scale", DataType = (int)TensorProto.Types.DataType.Float };
+        factor.FloatData.Add(scale);
+        graph.Initializer.Add(eps);
+        graph.Initializer.Add(factor);
+
+        NodeProto Node(string op, string name, params string[] inputs)
+        {
+            var node = new NodeProto { OpType = op, Name = prefix + "_" + name };
+            node.Input.AddRange(inputs);
+            node.Output.Add(prefix + "_" + name);
+            graph.Node.Add(node);
+            return node;
+        }
+        var norm = Node("ReduceL2", "norm", input);
+        norm.Attribute.AddRange([Ints("axes", 1), new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 1 }]);
+        var scaled = Node("Div", "scaled_norm", norm.Output[0], factor.Name);
+        var clamped = Node("Max", "clamped_norm", scaled.Output[0], eps.Name);
+        return Node("Div", "normalised", input, clamped.Output[0]).Output[0];
+    }
+
+    private static AttributeProto Ints(string name, params long[] values)
+    {
+        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        attribute.Ints.AddRange(values);
+        return attribute;
+    }
+
     private static long[] Ints(NodeProto node, string name) =>
         node.Attribute.FirstOrDefault(a => a.Name == name)?.Ints.ToArray() ?? [];
 
