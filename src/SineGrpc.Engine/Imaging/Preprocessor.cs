@@ -18,6 +18,11 @@ public sealed class Preprocessor : IDisposable
     private readonly int[] _sourceChannel;
     private readonly float[][] _lookup;
     private readonly Mat _resized = new();
+    private readonly Mat _float = new();
+    private readonly Mat _resizedFloat = new();
+    private readonly float _pixelScale;
+    private readonly float[] _mean;
+    private readonly float[] _std;
     private readonly Mat _maskSource = new();
     private readonly Mat _maskResized = new();
 
@@ -25,6 +30,9 @@ public sealed class Preprocessor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(manifest);
         _sourceChannel = manifest.ChannelOrder == "bgr" ? [0, 1, 2] : [2, 1, 0];
+        _pixelScale = manifest.PixelScale;
+        _mean = manifest.Mean;
+        _std = manifest.Std;
         _lookup = new float[3][];
         for (int c = 0; c < 3; c++)
         {
@@ -52,8 +60,25 @@ public sealed class Preprocessor : IDisposable
         var resized = bgr;
         if (bgr.Width != g.ResizedWidth || bgr.Height != g.ResizedHeight)
         {
-            Cv2.Resize(bgr, _resized, new Size(g.ResizedWidth, g.ResizedHeight), 0, 0, InterpolationFlags.Linear);
-            resized = _resized;
+            // As the reference: scale to float first, resize the float image, then normalise.
+            bgr.ConvertTo(_float, MatType.CV_32FC3, _pixelScale);
+            Cv2.Resize(_float, _resizedFloat, new Size(g.ResizedWidth, g.ResizedHeight), 0, 0, InterpolationFlags.Linear);
+            for (int c = 0; c < 3; c++)
+            {
+                var output = destination.Slice(c * plane, plane);
+                int source = _sourceChannel[c];
+                float mean = _mean[c], std = _std[c];
+                for (int y = 0; y < g.ResizedHeight; y++)
+                {
+                    var pixels = FloatRow(_resizedFloat, y, g.ResizedWidth * 3);
+                    var line = output.Slice(y * g.PaddedWidth, g.PaddedWidth);
+                    for (int x = 0; x < g.ResizedWidth; x++)
+                        line[x] = (pixels[3 * x + source] - mean) / std;
+                    line[g.ResizedWidth..].Clear();
+                }
+                output[(g.ResizedHeight * g.PaddedWidth)..].Clear();
+            }
+            return;
         }
 
         for (int c = 0; c < 3; c++)
@@ -150,6 +175,8 @@ public sealed class Preprocessor : IDisposable
     public void Dispose()
     {
         _resized.Dispose();
+        _float.Dispose();
+        _resizedFloat.Dispose();
         _maskSource.Dispose();
         _maskResized.Dispose();
     }
