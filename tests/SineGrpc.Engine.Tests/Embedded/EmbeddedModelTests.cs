@@ -13,7 +13,10 @@ public sealed class EmbeddedBundleFixture : IDisposable
     public string CacheRoot { get; } = Path.Combine(Path.GetTempPath(), "sinegrpc-embedded-" + Guid.NewGuid().ToString("N"));
     public string Folder { get; }
 
-    public EmbeddedBundleFixture() => Folder = EmbeddedModel.EnsureBuilt(CacheRoot, NullLogger.Instance);
+    /// <summary>The layer3, stride-16 configuration these tests check by hand (the shipped default is layer2+layer3 at stride 8).</summary>
+    public static EmbeddedModelOptions Layer3Options { get; } = new() { Layer = EmbeddedModelOptions.Layer3, Stride = 16 };
+
+    public EmbeddedBundleFixture() => Folder = EmbeddedModel.EnsureBuilt(CacheRoot, NullLogger.Instance, Layer3Options);
 
     public void Dispose() => Directory.Delete(CacheRoot, recursive: true);
 }
@@ -307,7 +310,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     {
         var before = Directory.GetFiles(bundle.Folder).ToDictionary(f => f, File.GetLastWriteTimeUtc);
 
-        var folder = EmbeddedModel.EnsureBuilt(bundle.CacheRoot, NullLogger.Instance);
+        var folder = EmbeddedModel.EnsureBuilt(bundle.CacheRoot, NullLogger.Instance, EmbeddedBundleFixture.Layer3Options);
 
         // Same folder, no file rewritten: the cache was used, not rebuilt.
         Assert.Equal(bundle.Folder, folder);

@@ -14,7 +14,7 @@ public sealed class EncoderBatcherTests : IDisposable
     public async Task Batched_encoder_outputs_equal_unbatched_ones()
     {
         const int height = 96, width = 128, channels = 256;
-        var bundle = EmbeddedModel.EnsureBuilt(_folder, NullLogger.Instance);
+        var bundle = EmbeddedModel.EnsureBuilt(_folder, NullLogger.Instance, new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer3, Stride = 16 });
         var factory = new SessionFactory(Options.Create(new EngineOptions { Device = "cpu" }), NullLogger<SessionFactory>.Instance);
         using var encoder = factory.Create("encoder", Path.Combine(bundle, "encoder.onnx"));
         var metrics = new EngineMetrics();
@@ -64,7 +64,7 @@ public sealed class EncoderBatcherTests : IDisposable
     [Fact]
     public async Task A_lone_stream_does_not_wait_for_a_batch()
     {
-        var bundle = EmbeddedModel.EnsureBuilt(_folder, NullLogger.Instance);
+        var bundle = EmbeddedModel.EnsureBuilt(_folder, NullLogger.Instance, new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer3, Stride = 16 });
         var factory = new SessionFactory(Options.Create(new EngineOptions { Device = "cpu" }), NullLogger<SessionFactory>.Instance);
         using var encoder = factory.Create("encoder", Path.Combine(bundle, "encoder.onnx"));
         // A 10 s queue delay would show if the batcher waited for a second stream that does not exist.
