@@ -33,9 +33,10 @@ try
 
     // (b) The whole service over loopback gRPC: JPEG in, decode, infer, RLE out.
     using var service = await ServiceProcess.StartAsync(serverDll, cache, [$"--Engine:Device={device}"]);
-    // Warm-up: one whole pass, so the server's buffer pools are in their steady state
-    // (a long stream's allocations are what matter, not a new stream's first frames).
-    await ServiceRun.RunAsync(service.GrpcAddress, frames, 1);
+    // Warm-up: a few frames on as many streams as the largest run, so the server's buffer
+    // pools hold what that many concurrent streams need (the steady state of a long-running
+    // service: its allocations are what matter, not those of its first frames).
+    await ServiceRun.RunAsync(service.GrpcAddress, frames, streamCounts.Max(), framesPerStream: 4);
     foreach (var streams in streamCounts)
     {
         var before = await service.ScrapeAsync();
@@ -43,15 +44,15 @@ try
         var after = await service.ScrapeAsync();
         var fps = result.Frames / result.Seconds;
         var allocated = Delta(before, after, k => k.StartsWith("dotnet_gc_heap_total_allocated", StringComparison.Ordinal));
-        var framesServed = streams * frames.Jpegs.Count;
-        var bytesPerFrame = allocated / framesServed;
+        var bytesPerFrame = allocated / result.Frames;
         Console.WriteLine(
             $"| service (gRPC, loopback) | {streams} | {fps:F2} | {result.Latency.Percentile(50):F1} | {result.Latency.Percentile(95):F1} | {result.Latency.Percentile(99):F1} " +
             $"| {result.Latency.Percentile(50) / raw.Percentile(50):F2} | {fps / rawFps:F2} | {BatchSizes(before, after)} " +
             $"| {bytesPerFrame:F0} ({100.0 * bytesPerFrame / rawRgbBytes:F1}% of a raw frame) |");
     }
     Console.WriteLine();
-    Console.WriteLine($"raw frame = {frames.Width}x{frames.Height}x3 = {rawRgbBytes} bytes; latency = send to reply, first frame excluded; " +
+    Console.WriteLine($"raw frame = {frames.Width}x{frames.Height}x3 = {rawRgbBytes} bytes; each run serves the clip once, cut into one segment per stream; " +
+                      "latency = send to reply, each stream's prompted frame excluded; " +
                       "managed bytes/frame = the server process's whole managed allocation (dotnet.gc.heap.total_allocated) over the run / frames.");
 }
 finally

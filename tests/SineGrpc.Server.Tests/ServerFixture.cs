@@ -26,6 +26,8 @@ public sealed class ServerFixture : IAsyncLifetime
     /// <summary>A free loopback port for the Prometheus endpoint (it must be known before start).</summary>
     public int MetricsPort { get; } = FreePort();
 
+    /// <summary>The gRPC endpoint, for tests that need a connection of their own.</summary>
+    public string Address { get; private set; } = null!;
     public GrpcChannel Channel { get; private set; } = null!;
     public Segmentation.SegmentationClient Client { get; private set; } = null!;
     public ModelCatalog Catalog => _app!.Services.GetRequiredService<ModelCatalog>();
@@ -49,9 +51,9 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Limits:MaxObjectsPerStream"] = "8",
         });
         await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+        Address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .Single(a => !a.EndsWith($":{MetricsPort}", StringComparison.Ordinal));
-        Channel = GrpcChannel.ForAddress(address);
+        Channel = GrpcChannel.ForAddress(Address);
         Client = new Segmentation.SegmentationClient(Channel);
         await WaitUntilServing();
     }

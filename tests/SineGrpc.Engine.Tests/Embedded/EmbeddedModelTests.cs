@@ -32,9 +32,11 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     }
 
     [Fact]
-    public void Manifest_DescribesADenseBgrModelAtStride16()
+    public void Manifest_DescribesTheDefaultDenseBgrModel()
     {
-        var manifest = ModelManifest.Read(Path.Combine(bundle.Folder, "model.json"));
+        var folder = DefaultBundle();
+        var manifest = ModelManifest.Read(Path.Combine(folder, "model.json"));
+        var defaults = new EmbeddedModelOptions();
 
         Assert.Equal(EmbeddedModel.Name, manifest.Name);
         Assert.Equal(MemoryKinds.Dense, manifest.MemoryKind);
@@ -44,18 +46,39 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Equal(115.90f, manifest.Mean[1], 0.01f);
         Assert.Equal(123.15f, manifest.Mean[2], 0.01f);
         Assert.Equal(new[] { 1f, 1f, 1f }, manifest.Std);
-        Assert.Equal((256, 16, 16), (manifest.FeatureChannels, manifest.FeatureStride, manifest.MaskStride));
-        Assert.Equal((864, 0), (manifest.InputSize, manifest.PadSize));
-        Assert.Contains("top-10", manifest.Description);
-        Assert.True(File.Exists(Path.Combine(bundle.Folder, manifest.Files.Encoder)));
-        Assert.True(File.Exists(Path.Combine(bundle.Folder, manifest.Files.Decoder)));
+        // The measured defaults (docs/quality.md): layer2 + layer3 at stride 8.
+        Assert.Equal((EmbeddedModelOptions.Layer2And3, 8), (defaults.Layer, defaults.Stride));
+        Assert.Equal((384, 8, 8), (manifest.FeatureChannels, manifest.FeatureStride, manifest.MaskStride));
+        Assert.Equal((defaults.InputSize, 0), (manifest.InputSize, manifest.PadSize));
+        Assert.Equal((defaults.MemoryCapacity, defaults.FixFirstFrame, defaults.DecayRatio),
+            (manifest.Memory.Capacity, manifest.Memory.FixFirstFrame, manifest.Memory.DecayRatio));
+        Assert.Contains($"top-{defaults.TopK},", manifest.Description);
+        Assert.True(File.Exists(Path.Combine(folder, manifest.Files.Encoder)));
+        Assert.True(File.Exists(Path.Combine(folder, manifest.Files.Decoder)));
     }
 
     [Theory]
     [InlineData(1, 64, 96)]
     [InlineData(1, 160, 128)]
     [InlineData(2, 64, 64)]
-    public void Encoder_RunsAtAnySize_GivingLayer3FeaturesAtStride16(int batch, int height, int width)
+    [InlineData(1, 56, 40)] // a 7 x 5 grid: odd sides
+    public void Encoder_ByDefault_RunsAtAnySize_GivingFeaturesAtStride8(int batch, int height, int width)
+    {
+        using var session = new InferenceSession(Path.Combine(DefaultBundle(), "encoder.onnx"));
+        var random = new Random(7);
+        var image = Enumerable.Range(0, batch * 3 * height * width).Select(_ => (float)(random.NextDouble() * 200 - 100)).ToArray();
+
+        var features = Ort.Run(session, ("image", image, [batch, 3, height, width]))["features"];
+
+        Assert.Equal(new long[] { batch, 384, height / 8, width / 8 }, features.Shape);
+        Assert.All(features.Data, v => Assert.True(v >= 0 && float.IsFinite(v))); // normalised ReLU outputs
+        Assert.Contains(features.Data, v => v > 0);
+    }
+
+    [Theory]
+    [InlineData(1, 64, 96)]
+    [InlineData(2, 64, 64)]
+    public void Encoder_Layer3_RunsAtAnySize_GivingFeaturesAtStride16(int batch, int height, int width)
     {
         using var session = new InferenceSession(Path.Combine(bundle.Folder, "encoder.onnx"));
         var random = new Random(7);
@@ -79,8 +102,10 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         var memoryFeatures = target.Concat(Gaussian(random, channels * height * width)).ToArray();
         var memoryLabels = labels.Concat(SoftLabels(random, labelCount, height * width)).ToArray();
 
-        var result = RunDecoder(Path.Combine(bundle.Folder, "decoder.onnx"),
-            target, [1, channels, height, width], memoryFeatures, memoryLabels, memoryCount: 2, labelCount);
+        // A cold softmax, so that the exact match takes (nearly) all the weight.
+        var decoder = Path.Combine(NewScratchFolder(), "decoder.onnx");
+        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 10, Temperature: 0.01f, Radius: 12)).WriteToFile(decoder);
+        var result = RunDecoder(decoder, target, [1, channels, height, width], memoryFeatures, memoryLabels, memoryCount: 2, labelCount);
 
         Assert.Equal(new long[] { 1, labelCount, height, width }, result.Shape);
         for (int i = 0; i < labels.Length; i++)
@@ -88,7 +113,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     }
 
     [Theory]
-    [InlineData(19, 0f)] // 19 cells away: outside the radius of 12, so the match is not seen
+    [InlineData(19, 0f)] // 19 cells away: outside the radius of 12 (of this decoder), so the match is not seen
     [InlineData(5, 1f)]  // 5 cells away: inside, so it carries its label over
     public void Decoder_OnlySeesMemoryCellsWithinTheRadius(int matchColumn, float expectedObject)
     {
@@ -106,8 +131,9 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
             labels[(x == matchColumn ? 1 : 0) * width + x] = 1f;
         }
 
-        var result = RunDecoder(Path.Combine(bundle.Folder, "decoder.onnx"),
-            target, [1, channels, 1, width], memory, labels, memoryCount: 1, labelCount: 2);
+        var decoder = Path.Combine(NewScratchFolder(), "decoder.onnx");
+        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 10, Temperature: 0.01f, Radius: 12)).WriteToFile(decoder);
+        var result = RunDecoder(decoder, target, [1, channels, 1, width], memory, labels, memoryCount: 1, labelCount: 2);
 
         Assert.Equal(expectedObject, result.Data[1 * width + 0], 1e-4f);
         Assert.Equal(1f - expectedObject, result.Data[0 * width + 0], 1e-4f);
@@ -363,6 +389,14 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
             for (int l = 0; l < labelCount; l++) labels[l * cells + cell] /= sum;
         }
         return labels;
+    }
+
+    /// <summary>A bundle of the shipped defaults, built in a scratch folder.</summary>
+    private string DefaultBundle()
+    {
+        var folder = NewScratchFolder();
+        EmbeddedModel.Build(folder, new EmbeddedModelOptions(), EmbeddedModel.DefaultSourcePath);
+        return folder;
     }
 
     private string NewScratchFolder()

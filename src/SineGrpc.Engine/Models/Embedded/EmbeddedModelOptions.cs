@@ -18,26 +18,26 @@ public sealed class EmbeddedModelOptions
     /// "layer3" (256 channels), "layer2" (128 channels, stride 8), or "layer2+layer3" (384
     /// channels at stride 8: both, each L2-normalised, layer3 upsampled x2 bilinearly).
     /// </summary>
-    public string Layer { get; set; } = Layer3;
+    public string Layer { get; set; } = Layer2And3;
 
     /// <summary>
     /// Feature stride in input pixels: layer3 is 16 as trained, or 8 with the stride of its first
     /// block removed (4x the cells; the pretrained weights then see a finer grid). layer2 is 8.
     /// </summary>
-    public int Stride { get; set; } = 16;
+    public int Stride { get; set; } = 8;
 
     /// <summary>With layer3 at stride 8: dilate its later 3x3 convolutions by 2 to keep their receptive field.</summary>
     public bool Dilate { get; set; }
 
     /// <summary>Frames are resized so that their longer side is this many pixels.</summary>
-    public int InputSize { get; set; } = 864;
+    public int InputSize { get; set; } = 1024;
 
     public int TopK { get; set; } = 10;
 
-    public float Temperature { get; set; } = 0.05f;
+    public float Temperature { get; set; } = 0.2f;
 
     /// <summary>Matching radius in feature cells.</summary>
-    public int Radius { get; set; } = 12;
+    public int Radius { get; set; } = 16;
 
     /// <summary>Tile side of the local matching, in cells (0 = the radius); it changes speed only.</summary>
     public int TileSize { get; set; }

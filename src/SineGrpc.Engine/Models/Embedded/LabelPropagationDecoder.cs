@@ -13,7 +13,7 @@ namespace SineGrpc.Engine.Models.Embedded;
 /// with the frame's area instead of its square; the result does not depend on it.
 /// </param>
 /// <param name="Sharpen">The propagated labels are raised to this power and renormalised (1 = as propagated).</param>
-public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 0.05f, int Radius = 12, int TileSize = 0, float Sharpen = 1f)
+public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 0.2f, int Radius = 16, int TileSize = 0, float Sharpen = 1f)
 {
     public static LabelPropagationOptions Default { get; } = new();
 
