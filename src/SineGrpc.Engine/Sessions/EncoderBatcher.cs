@@ -52,7 +52,7 @@ public sealed class EncoderBatcher : IAsyncDisposable
     /// Encodes one image [3, H, W] into <paramref name="output"/> [C, h, w]. Completes when
     /// the batch holding it has run.
     /// </summary>
-    public async Task EncodeAsync(PooledArray<float> image, int height, int width, PooledArray<float> output, long[] outputShape, CancellationToken cancellationToken)
+    public async Task EncodeAsync(HostTensor image, int height, int width, PooledArray<float> output, long[] outputShape, CancellationToken cancellationToken)
     {
         var work = new Work(image, height, width, output, outputShape, Stopwatch.GetTimestamp());
         await _queue.Writer.WriteAsync(work, cancellationToken);
@@ -138,19 +138,19 @@ public sealed class EncoderBatcher : IAsyncDisposable
             if (count == 1)
             {
                 // The common case: bind the caller's own buffers, no copies.
-                using var input = OrtTensors.Wrap(first.Image.Memory, 1, 3, first.Height, first.Width);
+                using var input = first.Image.AsOrtValue(1, 3, first.Height, first.Width);
                 using var output = OrtTensors.Wrap(first.Output.Memory, first.OutputShape);
                 _encoder.RunInto(InputNames, [input], "features", output);
             }
             else
             {
-                using var images = new PooledArray<float>(count * inputLength);
+                using var images = _encoder.InputMemory.Rent(count * inputLength);
                 using var features = new PooledArray<float>(count * outputLength);
                 for (var i = 0; i < count; i++)
                     batch[i].Image.Span.CopyTo(images.Span.Slice(i * inputLength, inputLength));
                 var shape = (long[])first.OutputShape.Clone();
                 shape[0] = count;
-                using var input = OrtTensors.Wrap(images.Memory, count, 3, first.Height, first.Width);
+                using var input = images.AsOrtValue(count, 3, first.Height, first.Width);
                 using var output = OrtTensors.Wrap(features.Memory, shape);
                 _encoder.RunInto(InputNames, [input], "features", output);
                 for (var i = 0; i < count; i++)
@@ -172,7 +172,7 @@ public sealed class EncoderBatcher : IAsyncDisposable
         await _loop;
     }
 
-    private sealed record Work(PooledArray<float> Image, int Height, int Width, PooledArray<float> Output, long[] OutputShape, long Enqueued)
+    private sealed record Work(HostTensor Image, int Height, int Width, PooledArray<float> Output, long[] OutputShape, long Enqueued)
     {
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }

@@ -19,9 +19,11 @@ public sealed class OnnxComponent : IDisposable
     private readonly EngineMetrics _metrics;
     private long _runs;
 
-    internal OnnxComponent(string name, InferenceSession[] sessions, string executionProvider, int maxRunsPerSession, EngineMetrics metrics)
+    internal OnnxComponent(string name, InferenceSession[] sessions, string executionProvider, int maxRunsPerSession, EngineMetrics metrics,
+        HostMemory? inputMemory = null)
     {
         Name = name;
+        InputMemory = inputMemory ?? HostMemory.Managed;
         _sessions = sessions;
         _metrics = metrics;
         ExecutionProvider = executionProvider;
@@ -41,6 +43,12 @@ public sealed class OnnxComponent : IDisposable
 
     /// <summary>The execution provider the sessions run on ("CUDA", "TensorRT" or "CPU").</summary>
     public string ExecutionProvider { get; }
+
+    /// <summary>
+    /// Where to put the inputs this component reads: page-locked memory on CUDA, pooled
+    /// managed arrays otherwise. Inputs built elsewhere work too, only slower to copy.
+    /// </summary>
+    public HostMemory InputMemory { get; }
 
     /// <summary>Sessions in the pool.</summary>
     public int SessionCount => _sessions.Length;
@@ -118,5 +126,6 @@ public sealed class OnnxComponent : IDisposable
             session.Dispose();
         _runOptions.Dispose();
         _leases.Dispose();
+        InputMemory.Dispose();
     }
 }

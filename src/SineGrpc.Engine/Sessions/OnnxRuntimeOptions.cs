@@ -43,6 +43,12 @@ public sealed class CudaProviderOptions
 
     /// <summary>GPU memory limit of the arena in bytes; 0 = no limit.</summary>
     public long GpuMemoryLimitBytes { get; set; }
+
+    /// <summary>
+    /// Stage the inputs in page-locked host memory from ONNX Runtime's CUDA-pinned allocator
+    /// (faster, asynchronous copies to the GPU); false = pageable managed arrays.
+    /// </summary>
+    public bool PinnedHostMemory { get; set; } = true;
 }
 
 /// <summary>TensorRT execution provider settings ("Engine:OnnxRuntime:TensorRt"); used when "tensorrt" is listed.</summary>

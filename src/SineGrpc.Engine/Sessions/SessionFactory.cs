@@ -54,7 +54,8 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
                 var sessions = new InferenceSession[count];
                 for (var i = 0; i < count; i++)
                     sessions[i] = CreateSession(name, modelPath, provider);
-                return new OnnxComponent(name, sessions, DisplayName(provider), _options.OnnxRuntime.MaxConcurrentRunsPerSession, _metrics);
+                return new OnnxComponent(name, sessions, DisplayName(provider), _options.OnnxRuntime.MaxConcurrentRunsPerSession, _metrics,
+                    InputMemory(name, provider, sessions[0]));
             }
             catch (OnnxRuntimeException e) when (provider != "cpu" && !(device == "cuda" && provider == "cuda"))
             {
@@ -70,6 +71,22 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
             }
         }
         throw new InvalidOperationException("no execution provider could load the model");
+    }
+
+    /// <summary>Pinned host memory for the inputs on a GPU provider (when it can be had), else managed arrays.</summary>
+    private HostMemory InputMemory(string name, string provider, InferenceSession session)
+    {
+        if (provider is not ("cuda" or "tensorrt") || !_options.OnnxRuntime.Cuda.PinnedHostMemory)
+            return HostMemory.Managed;
+        try
+        {
+            return PinnedHostMemory.ForCuda(session, _options.CudaDeviceId);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            logger.LogWarning("{Component}: CUDA-pinned host memory unavailable, inputs use pageable memory: {Reason}", name, FirstLine(e.Message));
+            return HostMemory.Managed;
+        }
     }
 
     private InferenceSession CreateSession(string name, string modelPath, string provider)

@@ -135,12 +135,13 @@ internal sealed class DenseTracker : IFrameTracker
             if (m == 0)
                 continue;
             var labelCount = channels.Length + 1;
-            using var memoryFeatures = new PooledArray<float>(m * memory.Channels * cells);
-            using var memoryLabels = new PooledArray<float>(m * labelCount * cells);
+            // The memory is copied out per decode, so it goes straight into the decoder's input memory (pinned on CUDA).
+            using var memoryFeatures = _model.Decoder.InputMemory.Rent(m * memory.Channels * cells);
+            using var memoryLabels = _model.Decoder.InputMemory.Rent(m * labelCount * cells);
             memory.CopyTo(memoryFeatures.Span, memoryLabels.Span, group.Key, channels);
             using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
-            using var memFeatures = OrtTensors.Wrap(memoryFeatures.Memory, m, memory.Channels, memory.Height, memory.Width);
-            using var memLabels = OrtTensors.Wrap(memoryLabels.Memory, m, labelCount, memory.Height, memory.Width);
+            using var memFeatures = memoryFeatures.AsOrtValue(m, memory.Channels, memory.Height, memory.Width);
+            using var memLabels = memoryLabels.AsOrtValue(m, labelCount, memory.Height, memory.Width);
             using var outputs = _model.Decoder.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
             var decoded = OrtTensors.Data(outputs.First());
             for (var cell = 0; cell < cells; cell++)

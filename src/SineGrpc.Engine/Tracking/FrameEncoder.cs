@@ -21,7 +21,7 @@ internal sealed class FrameEncoder(LoadedModel model) : IDisposable
     {
         var geometry = InputGeometry.For(model.Manifest, bgr.Width, bgr.Height);
         var started = Stopwatch.GetTimestamp();
-        using var input = new PooledArray<float>(3 * geometry.PaddedHeight * geometry.PaddedWidth);
+        using var input = model.Encoder.InputMemory.Rent(3 * geometry.PaddedHeight * geometry.PaddedWidth);
         _preprocessor.Run(bgr, geometry, input.Span);
         times.PreprocessMs += Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
@@ -37,7 +37,7 @@ internal sealed class FrameEncoder(LoadedModel model) : IDisposable
             }
             else
             {
-                using var image = OrtTensors.Wrap(input.Memory, 1, 3, geometry.PaddedHeight, geometry.PaddedWidth);
+                using var image = input.AsOrtValue(1, 3, geometry.PaddedHeight, geometry.PaddedWidth);
                 using var output = OrtTensors.Wrap(features.Memory, shape);
                 model.Encoder.RunInto(InputNames, [image], "features", output);
             }

@@ -72,7 +72,7 @@ internal sealed class TokenTracker : IFrameTracker
         var sourcePixels = g.SourceWidth * g.SourceHeight;
         var mapSize = maps.Height * maps.Width;
         var ownScores = new float[count];
-        using var masks = new PooledArray<float>(count * plane);
+        using var masks = _pool.InputMemory.Rent(count * plane);
         using var logits = new PooledArray<float>(sourcePixels);
         using var binary = new PooledArray<byte>(sourcePixels);
         for (var i = 0; i < count; i++)
@@ -162,10 +162,10 @@ internal sealed class TokenTracker : IFrameTracker
             return (ObjectMaps.Empty(MapKind.Logits), withInstances ? InstanceMaps.Empty : null);
 
         var channels = _memory.Channels;
-        using var tokens = new PooledArray<float>(ids.Length * channels);
+        using var tokens = _model.Decoder.InputMemory.Rent(ids.Length * channels);
         _memory.WriteTokens(tokens.Span);
         using var featureValue = WrapFeatures(features);
-        using var tokenValue = OrtTensors.Wrap(tokens.Memory, 1, ids.Length, channels);
+        using var tokenValue = tokens.AsOrtValue(1, ids.Length, channels);
         using var outputs = _model.Decoder.Run(DecoderInputs, [featureValue, tokenValue], withInstances ? DecoderOutputsWithInstances : DecoderOutputs);
         var logits = OrtTensors.Data(outputs.ElementAt(0));
         var masks = outputs.ElementAt(1);
@@ -201,7 +201,7 @@ internal sealed class TokenTracker : IFrameTracker
     {
         var g = features.Geometry;
         var plane = g.PaddedHeight * g.PaddedWidth;
-        using var masks = new PooledArray<float>(prompts.Count * plane);
+        using var masks = _pool.InputMemory.Rent(prompts.Count * plane);
         for (var k = 0; k < prompts.Count; k++)
             NearestToInput(prompts[k].Mask.Span, g, masks.Span.Slice(k * plane, plane));
         var (sums, areas) = RunPool(features, masks, prompts.Count);
@@ -220,11 +220,11 @@ internal sealed class TokenTracker : IFrameTracker
     }
 
     /// <summary>Pools <paramref name="count"/> masks [K, 1, S, S] over the features: per mask, its feature sum [C] and area.</summary>
-    private (PooledArray<float> Sums, float[] Areas) RunPool(FeatureMap features, PooledArray<float> masks, int count)
+    private (PooledArray<float> Sums, float[] Areas) RunPool(FeatureMap features, HostTensor masks, int count)
     {
         var g = features.Geometry;
         using var featureValue = WrapFeatures(features);
-        using var maskValue = OrtTensors.Wrap(masks.Memory, count, 1, g.PaddedHeight, g.PaddedWidth);
+        using var maskValue = masks.AsOrtValue(count, 1, g.PaddedHeight, g.PaddedWidth);
         using var outputs = _pool.Run(PoolInputs, [featureValue, maskValue], PoolOutputs);
         return (PooledArray<float>.CopyOf(OrtTensors.Data(outputs.First())), OrtTensors.Data(outputs.Last()).ToArray());
     }

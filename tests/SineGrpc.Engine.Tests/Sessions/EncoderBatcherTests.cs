@@ -22,7 +22,7 @@ public sealed class EncoderBatcherTests : IDisposable
         var random = new Random(5);
         var images = Enumerable.Range(0, 3).Select(_ =>
         {
-            var image = new PooledArray<float>(3 * height * width);
+            var image = encoder.InputMemory.Rent(3 * height * width);
             for (var i = 0; i < image.Length; i++)
                 image.Span[i] = (float)(random.NextDouble() * 200 - 100);
             return image;
@@ -72,7 +72,8 @@ public sealed class EncoderBatcherTests : IDisposable
         await using (batcher)
         {
             using var member = batcher.Join();
-            using var image = PooledArray<float>.Zeroed(3 * 32 * 32);
+            using var image = encoder.InputMemory.Rent(3 * 32 * 32);
+            image.Span.Clear();
             using var output = new PooledArray<float>(256 * 2 * 2);
             var encode = batcher.EncodeAsync(image, 32, 32, output, [1, 256, 2, 2], CancellationToken.None);
             Assert.Same(encode, await Task.WhenAny(encode, Task.Delay(TimeSpan.FromSeconds(5))));

@@ -70,6 +70,7 @@ public sealed class SessionFactoryTests : IDisposable
 
         Assert.Equal("CPU", first.ExecutionProvider);
         Assert.Equal("CPU", second.ExecutionProvider);
+        Assert.False(first.InputMemory.IsPinned);   // pinned host memory is for CUDA sessions only
         var warning = Assert.Single(logger.Messages);
         Assert.Contains("CUDA execution provider unavailable", warning);
     }

@@ -1,0 +1,191 @@
+using System.Collections.Concurrent;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using SineGrpc.Engine.Memory;
+
+namespace SineGrpc.Engine.Sessions;
+
+/// <summary>
+/// Where the host-side buffers of a component's inputs come from. On the CPU they are
+/// pooled managed arrays. With CUDA they are page-locked ("pinned") blocks from ONNX
+/// Runtime's CUDA-pinned allocator: the copy to the GPU is then a DMA transfer that need
+/// not stage through a bounce buffer, which matters for the large per-frame inputs (the
+/// image, the dense memory's features).
+/// </summary>
+public abstract class HostMemory : IDisposable
+{
+    /// <summary>Pooled managed arrays: what CPU execution wants.</summary>
+    public static HostMemory Managed { get; } = new ManagedHostMemory();
+
+    /// <summary>True when the buffers are page-locked for the GPU.</summary>
+    public abstract bool IsPinned { get; }
+
+    /// <summary>A buffer of <paramref name="length"/> floats (contents undefined); dispose it to give it back.</summary>
+    public abstract HostTensor Rent(int length);
+
+    public virtual void Dispose()
+    {
+    }
+}
+
+/// <summary>A rented host buffer of floats that can be handed to ONNX Runtime as a tensor.</summary>
+public abstract class HostTensor : IDisposable
+{
+    public abstract int Length { get; }
+
+    public abstract Span<float> Span { get; }
+
+    /// <summary>A tensor of <paramref name="shape"/> over this buffer (no copy); dispose it before the buffer.</summary>
+    public abstract OrtValue AsOrtValue(params long[] shape);
+
+    public abstract void Dispose();
+
+    protected void CheckShape(long[] shape)
+    {
+        var elements = shape.Aggregate(1L, (product, dimension) => product * dimension);
+        if (elements != Length)
+            throw new ArgumentException($"shape [{string.Join(", ", shape)}] has {elements} elements; the buffer holds {Length}");
+    }
+}
+
+internal sealed class ManagedHostMemory : HostMemory
+{
+    public override bool IsPinned => false;
+
+    public override HostTensor Rent(int length) => new ManagedTensor(new PooledArray<float>(length));
+
+    private sealed class ManagedTensor(PooledArray<float> array) : HostTensor
+    {
+        public override int Length => array.Length;
+
+        public override Span<float> Span => array.Span;
+
+        public override OrtValue AsOrtValue(params long[] shape)
+        {
+            CheckShape(shape);
+            return OrtTensors.Wrap(array.Memory, shape);
+        }
+
+        public override void Dispose() => array.Dispose();
+    }
+}
+
+/// <summary>A block of native memory and how to free it.</summary>
+internal sealed record NativeBlock(IntPtr Pointer, long Bytes, IDisposable Owner);
+
+/// <summary>
+/// Page-locked blocks, kept and reused: pinning is expensive (a driver call per
+/// allocation), so blocks are never freed while the component lives. Sizes round up to a
+/// power of two, so a stream whose memory grows frame by frame reuses a few blocks.
+/// </summary>
+internal sealed class PinnedHostMemory(Func<long, NativeBlock> allocate, OrtMemoryInfo memoryInfo, IDisposable? owner = null) : HostMemory
+{
+    private const long SmallestBlock = 64 * 1024;
+    private readonly ConcurrentDictionary<long, ConcurrentBag<NativeBlock>> _free = new();
+    private readonly ConcurrentBag<NativeBlock> _all = [];
+    private int _disposed;
+
+    /// <summary>
+    /// Pinned memory from the CUDA-pinned allocator that <paramref name="session"/>'s CUDA
+    /// provider registered; throws <see cref="OnnxRuntimeException"/> when there is none.
+    /// </summary>
+    public static PinnedHostMemory ForCuda(InferenceSession session, int deviceId)
+    {
+        var info = new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, deviceId, OrtMemType.CpuOutput);
+        try
+        {
+            var allocator = new OrtAllocator(session, info);
+            var memory = new PinnedHostMemory(bytes =>
+            {
+                // A flat byte tensor owns the block; its data pointer is stable (native memory).
+                var block = OrtValue.CreateAllocatedTensorValue(allocator, TensorElementType.UInt8, [bytes]);
+                return new NativeBlock(AddressOf(block), bytes, block);
+            }, info, new Owners(allocator, info));
+            // Fail here, at load, rather than on a client's frame.
+            memory.Rent(1).Dispose();
+            return memory;
+        }
+        catch
+        {
+            info.Dispose();
+            throw;
+        }
+    }
+
+    public override bool IsPinned => true;
+
+    private static unsafe IntPtr AddressOf(OrtValue tensor) =>
+        (IntPtr)Unsafe.AsPointer(ref MemoryMarshal.GetReference(tensor.GetTensorMutableRawData()));
+
+    /// <summary>Blocks allocated so far (each is reused, never freed before disposal).</summary>
+    public int BlockCount => _all.Count;
+
+    public override HostTensor Rent(int length)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var bytes = Math.Max(SmallestBlock, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, length) * sizeof(float)));
+        if (!_free.GetOrAdd(bytes, _ => []).TryTake(out var block))
+        {
+            block = allocate(bytes);
+            _all.Add(block);
+        }
+        return new PinnedTensor(this, block, length);
+    }
+
+    private void Return(NativeBlock block)
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+            _free.GetOrAdd(block.Bytes, _ => []).Add(block);
+    }
+
+    public override void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        foreach (var block in _all)
+            block.Owner.Dispose();
+        owner?.Dispose();
+    }
+
+    private sealed class PinnedTensor(PinnedHostMemory memory, NativeBlock block, int length) : HostTensor
+    {
+        private int _returned;
+
+        public override int Length => length;
+
+        public override unsafe Span<float> Span
+        {
+            get
+            {
+                ObjectDisposedException.ThrowIf(Volatile.Read(ref _returned) != 0, this);
+                return new Span<float>((void*)block.Pointer, length);
+            }
+        }
+
+        public override OrtValue AsOrtValue(params long[] shape)
+        {
+            CheckShape(shape);
+            return OrtValue.CreateTensorValueWithData(memory.MemoryInfo, TensorElementType.Float, shape, block.Pointer, (long)length * sizeof(float));
+        }
+
+        public override void Dispose()
+        {
+            if (Interlocked.Exchange(ref _returned, 1) == 0)
+                memory.Return(block);
+        }
+    }
+
+    internal OrtMemoryInfo MemoryInfo => memoryInfo;
+
+    private sealed class Owners(params IDisposable[] owned) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in owned)
+                item.Dispose();
+        }
+    }
+}
