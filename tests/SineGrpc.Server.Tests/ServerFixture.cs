@@ -32,6 +32,7 @@ public sealed class ServerFixture : IAsyncLifetime
     public Segmentation.SegmentationClient Client { get; private set; } = null!;
     public ModelCatalog Catalog => _app!.Services.GetRequiredService<ModelCatalog>();
     public StreamSlots Slots => _app!.Services.GetRequiredService<StreamSlots>();
+    public IServiceProvider Services => _app!.Services;
 
     public async Task InitializeAsync()
     {

@@ -1,10 +1,11 @@
 using Sine.V1;
+using SineGrpc.Server.Transport;
 
 namespace SineGrpc.Server.Services;
 
 /// <summary>
 /// The frames of a live-mode stream waiting to be served. Adding a frame marks every
-/// waiting frame without prompts or removals as skipped (and drops its pixels): the
+/// waiting frame without prompts or removals as skipped (and releases its pixels): the
 /// newest frame wins, yet every frame still gets its reply, in order. The queue is
 /// bounded, so a client that floods it is slowed down like any other.
 /// </summary>
@@ -31,8 +32,15 @@ internal sealed class LiveFrameQueue(int capacity)
             for (var i = 0; i < count; i++)
             {
                 var entry = _entries.Dequeue();
-                var stale = entry.Frame is { Prompts.Count: 0, RemoveObjectIds.Count: 0 };
-                _entries.Enqueue(stale ? entry with { Frame = null } : entry);
+                if (entry.Frame is { Prompts.Count: 0, RemoveObjectIds.Count: 0 } stale)
+                {
+                    FramePayloads.Release(stale);
+                    _entries.Enqueue(entry with { Frame = null });
+                }
+                else
+                {
+                    _entries.Enqueue(entry);
+                }
             }
             _entries.Enqueue(new Entry(frame.FrameIndex, frame));
         }

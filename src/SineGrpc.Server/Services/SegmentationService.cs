@@ -8,10 +8,13 @@ using SineGrpc.Engine.Models;
 using SineGrpc.Engine.Tracking;
 using SineGrpc.Server.Hosting;
 using SineGrpc.Server.Mapping;
+using SineGrpc.Server.Transport;
 
 namespace SineGrpc.Server.Services;
 
 /// <summary>The public API (sine.v1.Segmentation) over the engine.</summary>
+/// <remarks>Bound by <see cref="SegmentationBinder"/>, which reads Track frames into pooled buffers.</remarks>
+[BindServiceMethod(typeof(SegmentationBinder), nameof(SegmentationBinder.BindService))]
 public sealed class SegmentationService(
     ModelCatalog catalog,
     StreamSlots slots,
@@ -165,7 +168,7 @@ public sealed class SegmentationService(
         var started = Stopwatch.GetTimestamp();
         try
         {
-            using var image = ImageReader.Read(frame.Image, $"frame {frame.FrameIndex}", _limits.MaxFramePixels);
+            using var image = DecodeFrame(frame);
             var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             var prompts = PromptReader.Read(frame.Prompts, image.Width, image.Height, _limits.MaxFramePixels);
             var removed = frame.RemoveObjectIds.Select(id => (int)id).ToList();
@@ -194,6 +197,19 @@ public sealed class SegmentationService(
             // stream; the frame is answered with INTERNAL and the cause is logged.
             logger.LogError(e, "Frame {Frame} failed", frame.FrameIndex);
             return FrameFailed(frame, StatusCode.Internal, $"internal error while processing the frame: {e.GetType().Name}");
+        }
+    }
+
+    private Mat DecodeFrame(TrackFrame frame)
+    {
+        try
+        {
+            return ImageReader.Read(frame.Image, $"frame {frame.FrameIndex}", _limits.MaxFramePixels);
+        }
+        finally
+        {
+            // Decoded or rejected, the frame's bytes are dead: their pooled buffer can carry the next frame.
+            FramePayloads.Release(frame);
         }
     }
 
