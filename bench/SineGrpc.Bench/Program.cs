@@ -33,10 +33,11 @@ try
 
     // (b) The whole service over loopback gRPC: JPEG in, decode, infer, RLE out.
     using var service = await ServiceProcess.StartAsync(serverDll, cache, [$"--Engine:Device={device}"]);
-    // Warm-up: a few frames on as many streams as the largest run, so the server's buffer
-    // pools hold what that many concurrent streams need (the steady state of a long-running
-    // service: its allocations are what matter, not those of its first frames).
-    await ServiceRun.RunAsync(service.GrpcAddress, frames, streamCounts.Max(), framesPerStream: 4);
+    // Warm-up: as many streams as the largest run, each until its memory is full (6 frames
+    // by default) and then some, so the server's buffer pools hold what that many concurrent
+    // streams need: the steady state of a long-running service, whose allocations are what
+    // matter, not those of its first frames.
+    await ServiceRun.RunAsync(service.GrpcAddress, frames, streamCounts.Max(), framesPerStream: 9);
     foreach (var streams in streamCounts)
     {
         var before = await service.ScrapeAsync();

@@ -67,18 +67,8 @@ public sealed class OnnxComponent : IDisposable
         IReadOnlyCollection<OrtValue> inputs,
         IReadOnlyCollection<string> outputNames)
     {
-        var session = Lease();
-        try
-        {
-            var started = Stopwatch.GetTimestamp();
-            var outputs = session.Run(_runOptions, inputNames, inputs, outputNames);
-            _metrics.Computed(Name, ExecutionProvider, Stopwatch.GetElapsedTime(started));
-            return outputs;
-        }
-        finally
-        {
-            Return(session);
-        }
+        using var lease = Lease();
+        return lease.Run(inputNames, inputs, outputNames);
     }
 
     /// <summary>
@@ -87,38 +77,75 @@ public sealed class OnnxComponent : IDisposable
     /// </summary>
     public void RunInto(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output)
     {
-        var session = Lease();
-        try
-        {
-            var started = Stopwatch.GetTimestamp();
-            using var binding = session.CreateIoBinding();
-            for (var i = 0; i < inputs.Count; i++)
-                binding.BindInput(inputNames[i], inputs[i]);
-            binding.BindOutput(outputName, output);
-            session.RunWithBinding(_runOptions, binding);
-            _metrics.Computed(Name, ExecutionProvider, Stopwatch.GetElapsedTime(started));
-        }
-        finally
-        {
-            Return(session);
-        }
+        using var lease = Lease();
+        lease.RunInto(inputNames, inputs, outputName, output);
     }
 
-    private InferenceSession Lease()
+    /// <summary>
+    /// Waits for a session and holds it until disposed. A caller whose inputs are large
+    /// takes the lease before building them, so that only as many input sets exist at once
+    /// as runs can be in flight, however many streams are waiting.
+    /// </summary>
+    public SessionLease Lease()
     {
         var waiting = Stopwatch.GetTimestamp();
         _leases.Wait();
         _metrics.Queued(Name, Stopwatch.GetElapsedTime(waiting));
-        Interlocked.Increment(ref _runs);
         _idle.TryDequeue(out var session);
-        return session!;
+        return new SessionLease(this, session!);
     }
 
-    private void Return(InferenceSession session)
+    /// <summary>A session of the pool, held for one or more runs.</summary>
+    public sealed class SessionLease : IDisposable
     {
-        _idle.Enqueue(session);
-        _leases.Release();
+        private readonly OnnxComponent _owner;
+        private InferenceSession? _session;
+
+        internal SessionLease(OnnxComponent owner, InferenceSession session) => (_owner, _session) = (owner, session);
+
+        private InferenceSession Session => _session ?? throw new ObjectDisposedException(nameof(SessionLease));
+
+        /// <inheritdoc cref="OnnxComponent.Run"/>
+        public IDisposableReadOnlyCollection<OrtValue> Run(
+            IReadOnlyCollection<string> inputNames,
+            IReadOnlyCollection<OrtValue> inputs,
+            IReadOnlyCollection<string> outputNames)
+        {
+            var started = _owner.Started();
+            var outputs = Session.Run(_owner._runOptions, inputNames, inputs, outputNames);
+            _owner.Computed(started);
+            return outputs;
+        }
+
+        /// <inheritdoc cref="OnnxComponent.RunInto"/>
+        public void RunInto(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output)
+        {
+            var started = _owner.Started();
+            using var binding = Session.CreateIoBinding();
+            for (var i = 0; i < inputs.Count; i++)
+                binding.BindInput(inputNames[i], inputs[i]);
+            binding.BindOutput(outputName, output);
+            Session.RunWithBinding(_owner._runOptions, binding);
+            _owner.Computed(started);
+        }
+
+        public void Dispose()
+        {
+            var session = Interlocked.Exchange(ref _session, null);
+            if (session is null)
+                return;
+            _owner._idle.Enqueue(session);
+            _owner._leases.Release();
+        }
     }
+
+    private long Started()
+    {
+        Interlocked.Increment(ref _runs);
+        return Stopwatch.GetTimestamp();
+    }
+
+    private void Computed(long started) => _metrics.Computed(Name, ExecutionProvider, Stopwatch.GetElapsedTime(started));
 
     public void Dispose()
     {

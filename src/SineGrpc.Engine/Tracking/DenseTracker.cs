@@ -135,14 +135,17 @@ internal sealed class DenseTracker : IFrameTracker
             if (m == 0)
                 continue;
             var labelCount = channels.Length + 1;
-            // The memory is copied out per decode, so it goes straight into the decoder's input memory (pinned on CUDA).
+            // The session first: the memory's copy is large (a frame of features per entry),
+            // so only as many copies exist as decoder runs can be in flight, not one per
+            // waiting stream. It goes straight into the decoder's input memory (pinned on CUDA).
+            using var lease = _model.Decoder.Lease();
             using var memoryFeatures = _model.Decoder.InputMemory.Rent(m * memory.Channels * cells);
             using var memoryLabels = _model.Decoder.InputMemory.Rent(m * labelCount * cells);
             memory.CopyTo(memoryFeatures.Span, memoryLabels.Span, group.Key, channels);
             using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
             using var memFeatures = memoryFeatures.AsOrtValue(m, memory.Channels, memory.Height, memory.Width);
             using var memLabels = memoryLabels.AsOrtValue(m, labelCount, memory.Height, memory.Width);
-            using var outputs = _model.Decoder.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
+            using var outputs = lease.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
             var decoded = OrtTensors.Data(outputs.First());
             for (var cell = 0; cell < cells; cell++)
                 background[cell] = Math.Min(background[cell], decoded[cell]);
