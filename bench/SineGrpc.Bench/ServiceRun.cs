@@ -14,32 +14,64 @@ namespace SineGrpc.Bench;
 /// </summary>
 internal static class ServiceRun
 {
+    /// <summary>Frames and seconds of the measured part of a run; latency of its frames.</summary>
     public sealed record Result(int Streams, int Frames, double Seconds, LatencyStats Latency);
 
-    /// <param name="framesPerStream">Serve only this many frames of each segment (a short warm-up), or all of them.</param>
-    public static async Task<Result> RunAsync(string address, BenchFrames frames, int streams, int framesPerStream = int.MaxValue)
+    /// <summary>
+    /// Serves the clip on <paramref name="streams"/> concurrent streams. With
+    /// <paramref name="settleFrames"/> &gt; 0, every stream first serves that many frames (its
+    /// prompt, its memory filling up), then all wait while <paramref name="settled"/> runs
+    /// (the caller reads the server's counters there), and only the rest is measured: the
+    /// steady state of long streams, not the start-up of new ones.
+    /// </summary>
+    /// <param name="framesPerStream">Serve only this many frames of each segment (a warm-up), or all of them.</param>
+    public static async Task<Result> RunAsync(string address, BenchFrames frames, int streams, int framesPerStream = int.MaxValue,
+        int settleFrames = 0, Func<Task>? settled = null)
     {
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
         var client = new Segmentation.SegmentationClient(channel);
         var latency = new LatencyStats();
-        var served = 0;
+        var measured = 0;
+        var waiting = streams;
+        var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var clock = Stopwatch.StartNew();
+
+        // The last stream to settle reads the counters and lets everyone go on.
+        async Task SettleAsync()
+        {
+            if (Interlocked.Decrement(ref waiting) == 0)
+            {
+                if (settled is not null)
+                    await settled();
+                clock.Restart();
+                resume.SetResult();
+            }
+            await resume.Task;
+        }
+
         await Task.WhenAll(Enumerable.Range(0, streams).Select(s => Task.Run(async () =>
         {
             var (first, end) = (s * frames.Jpegs.Count / streams, (s + 1) * frames.Jpegs.Count / streams);
             var count = Math.Min(end - first, framesPerStream);
-            await StreamAsync(client, frames, first, count, latency);
-            Interlocked.Add(ref served, count);
+            if (settleFrames >= count)
+                throw new ArgumentException($"segments of {count} frames leave nothing to measure after {settleFrames} settling frames: use fewer streams or more frames");
+            var served = await StreamAsync(client, frames, first, count, settleFrames > 0 ? first + settleFrames : first + 1, SettleAsync, latency);
+            Interlocked.Add(ref measured, served);
         })));
-        return new Result(streams, served, clock.Elapsed.TotalSeconds, latency);
+        return new Result(streams, measured, clock.Elapsed.TotalSeconds, latency);
     }
 
-    private static async Task StreamAsync(Segmentation.SegmentationClient client, BenchFrames frames, int first, int count, LatencyStats latency)
+    /// <summary>Streams frames [first, first + count); frames from <paramref name="measureFrom"/> on are measured (and counted in the result).</summary>
+    private static async Task<int> StreamAsync(Segmentation.SegmentationClient client, BenchFrames frames, int first, int count, int measureFrom,
+        Func<Task> settle, LatencyStats latency)
     {
         using var call = client.Track();
         await call.RequestStream.WriteAsync(new TrackRequest { Start = new TrackStart() });
+        var measured = 0;
         for (var t = first; t < first + count; t++)
         {
+            if (t == measureFrom)
+                await settle();
             var frame = new TrackFrame { FrameIndex = (ulong)t, Image = new Image { Encoded = UnsafeByteOperations.UnsafeWrap(frames.Jpegs[t]) } };
             if (t == first)
                 frame.Prompts.Add(new Prompt { ObjectId = 1, Mask = new Mask { Png = UnsafeByteOperations.UnsafeWrap(frames.MaskPng) } });
@@ -50,11 +82,14 @@ internal static class ServiceRun
             var reply = call.ResponseStream.Current;
             if (reply.Error is not null)
                 throw new InvalidOperationException($"frame {t}: {reply.Error.Status} {reply.Error.Message}");
-            // The prompted frame also stores the prompt: it is not a steady-state frame.
-            if (t > first)
+            if (t >= measureFrom)
+            {
                 latency.Add(Stopwatch.GetElapsedTime(sent).TotalMilliseconds);
+                measured++;
+            }
         }
         await call.RequestStream.CompleteAsync();
         while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+        return measured;
     }
 }

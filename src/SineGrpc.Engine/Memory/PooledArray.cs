@@ -11,8 +11,11 @@ public sealed class PooledArray<T> : IDisposable
 {
     // A pool of our own rather than ArrayPool.Shared: the shared pool trims large arrays
     // after gen-2 collections, which large tensors themselves trigger, so a long stream
-    // kept re-allocating them. This one keeps what it has been given back.
-    private static readonly ArrayPool<T> Pool = ArrayPool<T>.Create(maxArrayLength: 1 << 28, maxArraysPerBucket: 64);
+    // kept re-allocating them. This one keeps what it has been given back: as many arrays
+    // of a size as were once in use at the same time. That bound must exceed what the
+    // streams hold at once (a dense memory keeps a frame of features per entry: 16 streams
+    // x 6 entries of one size class), or every frame drops one array and allocates another.
+    private static readonly ArrayPool<T> Pool = ArrayPool<T>.Create(maxArrayLength: 1 << 28, maxArraysPerBucket: 1024);
 
     private T[]? _array;
 
