@@ -1,3 +1,4 @@
+using SineGrpc.Engine.Tests.TestModels;
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Health.V1;
@@ -22,11 +23,15 @@ public sealed class DrainTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        // The tiny tokens-kind model: this test is about the drain's timing, which a frame of
+        // the embedded model (a second or more on a busy CPU) would eat into.
+        var models = Path.Combine(_root, "models");
+        TokenTestBundle.Build(Path.Combine(models, ServerFixture.TokenModel));
         _app = ServerApp.Create([], new Dictionary<string, string?>
         {
             ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
             ["Kestrel:Endpoints:Metrics:Url"] = $"http://127.0.0.1:{_metricsPort}",
-            ["Engine:ModelsPath"] = Directory.CreateDirectory(Path.Combine(_root, "models")).FullName,
+            ["Engine:ModelsPath"] = models,
             ["Engine:EmbeddedModelCache"] = Path.Combine(_root, "cache"),
             ["Engine:Device"] = "cpu",
             ["Drain:GracePeriodSeconds"] = GraceSeconds.ToString(),
@@ -51,7 +56,7 @@ public sealed class DrainTests : IAsyncLifetime
         using var video = new SyntheticVideo();
         var (frame, truth) = video.Render(0);
         using var open = client.Track();
-        await open.RequestStream.WriteAsync(TrackClient.Start());
+        await open.RequestStream.WriteAsync(TrackClient.Start(ServerFixture.TokenModel));
         await open.RequestStream.WriteAsync(TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))));
         Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
 
@@ -68,7 +73,7 @@ public sealed class DrainTests : IAsyncLifetime
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, status);
 
         // New streams are refused.
-        var refused = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(client, [TrackClient.Start()]));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(client, [TrackClient.Start(ServerFixture.TokenModel)]));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
 
         // The open stream still works during the grace period...

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using SineGrpc.Engine.Imaging;
 using SineGrpc.Engine.Memory;
 using SineGrpc.Engine.Models;
@@ -134,18 +135,7 @@ internal sealed class DenseTracker : IFrameTracker
             var m = memory.CountSince(group.Key);
             if (m == 0)
                 continue;
-            var labelCount = channels.Length + 1;
-            // The session first: the memory's copy is large (a frame of features per entry),
-            // so only as many copies exist as decoder runs can be in flight, not one per
-            // waiting stream. It goes straight into the decoder's input memory (pinned on CUDA).
-            using var lease = _model.Decoder.Lease();
-            using var memoryFeatures = _model.Decoder.InputMemory.Rent(m * memory.Channels * cells);
-            using var memoryLabels = _model.Decoder.InputMemory.Rent(m * labelCount * cells);
-            memory.CopyTo(memoryFeatures.Span, memoryLabels.Span, group.Key, channels);
-            using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
-            using var memFeatures = memoryFeatures.AsOrtValue(m, memory.Channels, memory.Height, memory.Width);
-            using var memLabels = memoryLabels.AsOrtValue(m, labelCount, memory.Height, memory.Width);
-            using var outputs = lease.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
+            using var outputs = RunDecoder(features, memory, group.Key, channels, m);
             var decoded = OrtTensors.Data(outputs.First());
             for (var cell = 0; cell < cells; cell++)
                 background[cell] = Math.Min(background[cell], decoded[cell]);
@@ -153,6 +143,27 @@ internal sealed class DenseTracker : IFrameTracker
                 decoded.Slice((k + 1) * cells, cells).CopyTo(labels.Slice(channels[k] * cells, cells));
         }
         Normalise(labels, memory.LabelCount, cells);
+    }
+
+    /// <summary>
+    /// Decodes one group of objects against the <paramref name="m"/> frames stored since it
+    /// joined. The session is leased first and given back as soon as the run is done: the
+    /// memory's copy is large (a frame of features per entry), so only as many copies exist
+    /// as decoder runs can be in flight, not one per waiting stream. The copy goes straight
+    /// into the decoder's input memory (pinned on CUDA).
+    /// </summary>
+    private IDisposableReadOnlyCollection<OrtValue> RunDecoder(FeatureMap features, DenseMemory memory, int sinceFrame, int[] channels, int m)
+    {
+        var cells = memory.Cells;
+        var labelCount = channels.Length + 1;
+        using var lease = _model.Decoder.Lease();
+        using var memoryFeatures = _model.Decoder.InputMemory.Rent(m * memory.Channels * cells);
+        using var memoryLabels = _model.Decoder.InputMemory.Rent(m * labelCount * cells);
+        memory.CopyTo(memoryFeatures.Span, memoryLabels.Span, sinceFrame, channels);
+        using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
+        using var memFeatures = memoryFeatures.AsOrtValue(m, memory.Channels, memory.Height, memory.Width);
+        using var memLabels = memoryLabels.AsOrtValue(m, labelCount, memory.Height, memory.Width);
+        return lease.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
     }
 
     // Groups decoded apart need not sum to one together; memory expects distributions.

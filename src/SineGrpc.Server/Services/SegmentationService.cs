@@ -41,8 +41,12 @@ public sealed class SegmentationService(
     private async Task TrackStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
     {
         EnsureAccepting();
-        using var slot = slots.TryAcquire() ?? throw new RpcException(new Status(StatusCode.ResourceExhausted,
+        var slot = slots.TryAcquire() ?? throw new RpcException(new Status(StatusCode.ResourceExhausted,
             $"the server is at its limit of {slots.Capacity} concurrent Track streams; retry later or use another replica"));
+        // Held until the response is complete, final status included, not just until this
+        // method returns: the drain waits for open slots before the server stops, and a
+        // stream ended by the drain must get its UNAVAILABLE out first.
+        context.GetHttpContext().Response.RegisterForDispose(slot);
         EnsureReady();
         metrics.StreamOpened();
         try
