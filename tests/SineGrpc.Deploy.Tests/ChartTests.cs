@@ -45,7 +45,7 @@ public class ChartTests
         Assert.False(rendered.PodSpec.ContainsKey("runtimeClassName"));
         Assert.Equal("cpu", rendered.Settings["Engine__Device"]);
         // ONNX Runtime sizes its pool from the node's cores, not the pod's limit: the CPU values pin both.
-        Assert.Equal(Yaml.Str(rendered.Server, "resources", "limits", "cpu"), rendered.Settings["Engine__IntraOpThreads"]);
+        Assert.Equal(Yaml.Str(rendered.Server, "resources", "limits", "cpu"), rendered.Settings["Engine__OnnxRuntime__IntraOpThreads"]);
     }
 
     [Fact]

@@ -123,6 +123,8 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
                 sessionOptions.IntraOpNumThreads = ort.IntraOpThreads;
             if (ort.InterOpThreads > 0)
                 sessionOptions.InterOpNumThreads = ort.InterOpThreads;
+            if (!ort.AllowSpinning)
+                sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
             switch (provider)
             {
                 case "tensorrt":

@@ -6,7 +6,9 @@ namespace SineGrpc.Server.Hosting;
 /// Graceful drain. On SIGTERM (ApplicationStopping) the server stops taking streams
 /// (health turns NOT_SERVING, new streams get UNAVAILABLE) and open streams get the
 /// grace period to finish; then <see cref="StreamsEnding"/> fires and they end with
-/// UNAVAILABLE. Shutdown waits until the last stream is gone or the grace period is up.
+/// UNAVAILABLE. Shutdown waits until the last stream is gone or the grace period is up;
+/// a stream that still cannot get its status out a moment later (its client stopped
+/// reading) is reset through <see cref="StreamsAborted"/>.
 /// </summary>
 public sealed class DrainCoordinator : IHostedService
 {
@@ -15,6 +17,7 @@ public sealed class DrainCoordinator : IHostedService
     private readonly ILogger<DrainCoordinator> _logger;
     private readonly TimeSpan _grace;
     private readonly CancellationTokenSource _streamsEnding = new();
+    private readonly CancellationTokenSource _streamsAborted = new();
     private volatile bool _draining;
 
     public DrainCoordinator(IHostApplicationLifetime lifetime, StreamSlots slots, IOptions<DrainOptions> options, ILogger<DrainCoordinator> logger)
@@ -29,6 +32,17 @@ public sealed class DrainCoordinator : IHostedService
 
     /// <summary>Cancelled when the grace period is over: open streams must end now.</summary>
     public CancellationToken StreamsEnding => _streamsEnding.Token;
+
+    /// <summary>
+    /// Cancelled when streams ended by <see cref="StreamsEnding"/> have had their moment to
+    /// send their status: what is still open now is reset, so shutdown stays bounded.
+    /// </summary>
+    /// <remarks>
+    /// Writes take this token, not <see cref="StreamsEnding"/>: cancelling a gRPC write resets
+    /// the HTTP/2 stream, and the client would see CANCELLED instead of the UNAVAILABLE it
+    /// can act on.
+    /// </remarks>
+    public CancellationToken StreamsAborted => _streamsAborted.Token;
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -54,6 +68,11 @@ public sealed class DrainCoordinator : IHostedService
             var flush = DateTime.UtcNow.AddSeconds(2);
             while (_slots.Open > 0 && DateTime.UtcNow < flush)
                 Thread.Sleep(50);
+        }
+        if (_slots.Open > 0)
+        {
+            _logger.LogWarning("Resetting {Open} stream(s) that could not send their final status", _slots.Open);
+            _streamsAborted.Cancel();
         }
         _logger.LogInformation("Drained");
     }

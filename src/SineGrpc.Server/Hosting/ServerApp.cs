@@ -21,13 +21,16 @@ public static class ServerApp
         if (overrides is not null)
             builder.Configuration.AddInMemoryCollection(overrides);
 
-        builder.Services.Configure<EngineOptions>(builder.Configuration.GetSection(EngineOptions.Section));
-        builder.Services.Configure<ServiceLimits>(builder.Configuration.GetSection(ServiceLimits.Section));
-        builder.Services.Configure<DrainOptions>(builder.Configuration.GetSection(DrainOptions.Section));
-        var drain = builder.Configuration.GetSection(DrainOptions.Section).Get<DrainOptions>() ?? new DrainOptions();
+        // A misspelt or misplaced setting (say Engine:IntraOpThreads for
+        // Engine:OnnxRuntime:IntraOpThreads) fails the start, naming it, instead of being ignored.
+        static void Strict(BinderOptions binder) => binder.ErrorOnUnknownConfiguration = true;
+        builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection(EngineOptions.Section), Strict).ValidateOnStart();
+        builder.Services.AddOptions<ServiceLimits>().Bind(builder.Configuration.GetSection(ServiceLimits.Section), Strict).ValidateOnStart();
+        builder.Services.AddOptions<DrainOptions>().Bind(builder.Configuration.GetSection(DrainOptions.Section), Strict).ValidateOnStart();
+        var drain = builder.Configuration.GetSection(DrainOptions.Section).Get<DrainOptions>(Strict) ?? new DrainOptions();
         // Room for the drain (which runs inside ApplicationStopping) plus the rest of shutdown.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(drain.GracePeriodSeconds + 10));
-        var limits = builder.Configuration.GetSection(ServiceLimits.Section).Get<ServiceLimits>() ?? new ServiceLimits();
+        var limits = builder.Configuration.GetSection(ServiceLimits.Section).Get<ServiceLimits>(Strict) ?? new ServiceLimits();
 
         builder.Services.AddSingleton<EngineMetrics>();
         builder.Services.AddSingleton<SessionFactory>();

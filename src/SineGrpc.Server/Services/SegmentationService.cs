@@ -68,6 +68,11 @@ public sealed class SegmentationService(
     {
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsEnding);
         var cancellation = ending.Token;
+        // Writes stop only for the client's own cancellation or a reset by the drain (see
+        // DrainCoordinator.StreamsAborted): a write cancelled at the end of the grace period
+        // would reset the stream instead of ending it with UNAVAILABLE.
+        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
+        var writes = new ReplyWriter(responseStream, aborted.Token);
         if (!await requestStream.MoveNext(cancellation))
             return;
         if (requestStream.Current.KindCase != TrackRequest.KindOneofCase.Start)
@@ -84,7 +89,7 @@ public sealed class SegmentationService(
         logger.LogInformation("Track stream started on {Model} (peer {Peer}{Live})", model.Name, context.Peer, start.Live ? ", live" : "");
         if (start.Live)
         {
-            await ServeLive(session, requestStream, responseStream, encoding, cancellation);
+            await ServeLive(session, requestStream, writes, encoding, cancellation);
         }
         else
         {
@@ -94,13 +99,13 @@ public sealed class SegmentationService(
             {
                 var frame = NextFrame(requestStream.Current);
                 var reply = await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation);
-                await responseStream.WriteAsync(reply, cancellation);
+                await writes.WriteAsync(reply);
             }
         }
         logger.LogInformation("Track stream ended after {Frames} frames", session.FramesProcessed);
     }
 
-    private async Task ServeLive(TrackSession session, IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream,
+    private async Task ServeLive(TrackSession session, IAsyncStreamReader<TrackRequest> requestStream, ReplyWriter writes,
         MaskEncoding encoding, CancellationToken cancellation)
     {
         var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
@@ -123,9 +128,15 @@ public sealed class SegmentationService(
             var reply = entry.Frame is { } frame
                 ? await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation)
                 : new TrackResponse { FrameIndex = entry.FrameIndex, Skipped = true };
-            await responseStream.WriteAsync(reply, cancellation);
+            await writes.WriteAsync(reply);
         }
         await reading;
+    }
+
+    /// <summary>The stream's replies, written under the token that may cancel them.</summary>
+    private readonly record struct ReplyWriter(IServerStreamWriter<TrackResponse> Stream, CancellationToken Cancellation)
+    {
+        public Task WriteAsync(TrackResponse reply) => Stream.WriteAsync(reply, Cancellation);
     }
 
     private static TrackFrame NextFrame(TrackRequest request) => request.KindCase switch

@@ -13,7 +13,8 @@ public sealed class OnnxComponentTests : IDisposable
     public async Task A_held_lease_makes_other_runs_wait_and_its_runs_are_counted()
     {
         var model = Path.Combine(TokenTestBundle.Build(Path.Combine(_folder, "bundle")), "encoder.onnx");
-        var factory = new SessionFactory(Options.Create(new EngineOptions { Device = "cpu" }), NullLogger<SessionFactory>.Instance);
+        var options = new EngineOptions { Device = "cpu", OnnxRuntime = { MaxConcurrentRunsPerSession = 1 } };
+        var factory = new SessionFactory(Options.Create(options), NullLogger<SessionFactory>.Instance);
         using var encoder = factory.Create("encoder", model);   // one session, one run at a time
 
         using var image = encoder.InputMemory.Rent(3 * 16 * 16);
