@@ -53,7 +53,7 @@ public sealed class SegmentationService(
         {
             await RunStream(requestStream, responseStream, context);
         }
-        catch (OperationCanceledException) when (drain.StreamsEnding.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        catch (Exception e) when (EndedByDrain(e) && drain.StreamsEnding.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
         {
             throw new RpcException(new Status(StatusCode.Unavailable,
                 "the server is shutting down and its grace period is over: open a new stream (another replica takes it) and send the prompts again"));
@@ -63,6 +63,12 @@ public sealed class SegmentationService(
             metrics.StreamClosed();
         }
     }
+
+    // The drain's cancellation surfaces as OperationCanceledException, or, when it reaches a
+    // read of the request body as a cancelled read, as grpc-dotnet's INTERNAL "Incoming
+    // message cancelled": either way the client must get UNAVAILABLE, which it can act on.
+    private static bool EndedByDrain(Exception e) =>
+        e is OperationCanceledException or RpcException { StatusCode: StatusCode.Internal or StatusCode.Cancelled };
 
     private async Task RunStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
     {
