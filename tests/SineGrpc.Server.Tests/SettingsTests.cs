@@ -1,6 +1,9 @@
 using System.Text.RegularExpressions;
+using Grpc.AspNetCore.Server;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using SineGrpc.Deploy.Tests.Support;
 using SineGrpc.Engine;
 using SineGrpc.Server.Hosting;
 
@@ -27,11 +30,26 @@ public sealed partial class SettingsTests
     }
 
     [Fact]
+    public void Limits_and_drain_reach_grpc_and_the_host()
+    {
+        using var app = ServerApp.Create([], new Dictionary<string, string?>
+        {
+            ["Limits:MaxMessageBytes"] = "12345678",
+            ["Drain:GracePeriodSeconds"] = "45",
+        });
+        var grpc = app.Services.GetRequiredService<IOptions<GrpcServiceOptions>>().Value;
+        Assert.Equal(12345678, grpc.MaxReceiveMessageSize);
+        Assert.Equal(12345678, grpc.MaxSendMessageSize);
+        // The drain runs inside shutdown: the host gives it the grace period and 10 s more.
+        Assert.Equal(TimeSpan.FromSeconds(55), app.Services.GetRequiredService<IOptions<HostOptions>>().Value.ShutdownTimeout);
+    }
+
+    [Fact]
     public void Every_setting_of_the_kubernetes_config_map_binds()
     {
         // k8s/configmap.yaml holds environment variables (Section__Key); the chart's config
         // map is checked against it by the deployment tests.
-        var path = Path.Combine(RepositoryRoot(), "k8s", "configmap.yaml");
+        var path = Repo.File("k8s", "configmap.yaml");
         var settings = File.ReadLines(path)
             .Select(line => SettingLine().Match(line))
             .Where(match => match.Success)
@@ -46,16 +64,6 @@ public sealed partial class SettingsTests
         Assert.Equal(settings["Engine:Device"], engine.Device);
         Assert.Equal(settings["Limits:MaxConcurrentStreams"], limits.MaxConcurrentStreams.ToString());
         Assert.Equal(settings["Drain:GracePeriodSeconds"], drain.GracePeriodSeconds.ToString());
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var folder = new DirectoryInfo(AppContext.BaseDirectory); folder is not null; folder = folder.Parent)
-        {
-            if (File.Exists(Path.Combine(folder.FullName, "SineGrpc.sln")))
-                return folder.FullName;
-        }
-        throw new InvalidOperationException($"no SineGrpc.sln above {AppContext.BaseDirectory}");
     }
 
     // `  Section__Key: "value"   # comment` in the config map's data.

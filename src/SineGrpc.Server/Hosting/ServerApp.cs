@@ -1,4 +1,6 @@
+using Grpc.AspNetCore.Server;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using SineGrpc.Engine;
 using SineGrpc.Engine.Models;
@@ -27,10 +29,9 @@ public static class ServerApp
         builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection(EngineOptions.Section), Strict).ValidateOnStart();
         builder.Services.AddOptions<ServiceLimits>().Bind(builder.Configuration.GetSection(ServiceLimits.Section), Strict).ValidateOnStart();
         builder.Services.AddOptions<DrainOptions>().Bind(builder.Configuration.GetSection(DrainOptions.Section), Strict).ValidateOnStart();
-        var drain = builder.Configuration.GetSection(DrainOptions.Section).Get<DrainOptions>(Strict) ?? new DrainOptions();
         // Room for the drain (which runs inside ApplicationStopping) plus the rest of shutdown.
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(drain.GracePeriodSeconds + 10));
-        var limits = builder.Configuration.GetSection(ServiceLimits.Section).Get<ServiceLimits>(Strict) ?? new ServiceLimits();
+        builder.Services.AddOptions<HostOptions>().Configure<IOptions<DrainOptions>>((host, drain) =>
+            host.ShutdownTimeout = TimeSpan.FromSeconds(drain.Value.GracePeriodSeconds + 10));
 
         builder.Services.AddSingleton<EngineMetrics>();
         builder.Services.AddSingleton<SessionFactory>();
@@ -46,10 +47,11 @@ public static class ServerApp
             .AddMeter(ServiceMetrics.MeterName, Engine.Sessions.EngineMetrics.MeterName, "System.Runtime")
             .AddPrometheusExporter());
 
-        builder.Services.AddGrpc(options =>
+        builder.Services.AddGrpc();
+        builder.Services.AddOptions<GrpcServiceOptions>().Configure<IOptions<ServiceLimits>>((grpc, limits) =>
         {
-            options.MaxReceiveMessageSize = limits.MaxMessageBytes;
-            options.MaxSendMessageSize = limits.MaxMessageBytes;
+            grpc.MaxReceiveMessageSize = limits.Value.MaxMessageBytes;
+            grpc.MaxSendMessageSize = limits.Value.MaxMessageBytes;
         });
         builder.Services.AddGrpcReflection();
         builder.Services.AddHealthChecks().AddCheck<ModelsReadyHealthCheck>("models");
