@@ -25,4 +25,13 @@ internal sealed class LatencyStats
     }
 
     public double Mean => _samples.Average();
+
+    /// <summary>All the samples of several runs as one.</summary>
+    public static LatencyStats Combine(params LatencyStats[] runs)
+    {
+        var all = new LatencyStats();
+        foreach (var run in runs)
+            all._samples.AddRange(run._samples);
+        return all;
+    }
 }

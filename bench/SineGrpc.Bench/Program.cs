@@ -24,43 +24,80 @@ try
 {
     var bundle = EmbeddedModel.EnsureBuilt(cache, NullLogger.Instance);
 
-    // (a) The raw pipeline: ONNX Runtime alone, in-process, same model and frames.
-    // The same session options as the service's defaults. (Spinning threads, ONNX Runtime's
+    // (a) The raw pipeline: ONNX Runtime alone, in-process, same model and frames, with
+    // the same session options as the service's defaults. (Spinning threads, ONNX Runtime's
     // own default, made the raw pipeline about 3% slower here, not faster: 2026-11-28.)
+    // It runs before and again after the service (stopped by then), and the ratios use
+    // both runs: a shared machine drifts over a benchmark's minutes, and a baseline taken
+    // only first would credit or charge the service with that drift.
     var engineOptions = new EngineOptions { Device = device };
     RawPipeline.Run(bundle, frames with { Jpegs = frames.Jpegs.Take(8).ToList() }, engineOptions);   // warm-up
-    var raw = RawPipeline.Run(bundle, frames, engineOptions);
+    var (rawBefore, rawStagesBefore) = RawPipeline.Run(bundle, frames, engineOptions);
+
+    // (b) The whole service over loopback gRPC: JPEG in, decode, infer, RLE out.
+    var runs = new List<(ServiceRun.Result Result, Dictionary<string, double> Before, Dictionary<string, double> After)>();
+    using (var service = await ServiceProcess.StartAsync(serverDll, cache, [$"--Engine:Device={device}"]))
+    {
+        // Warm-up: as many streams as the largest run, each until its memory is full (6 frames
+        // by default) and then some, so the server's buffer pools hold what that many concurrent
+        // streams need: the steady state of a long-running service, whose allocations are what
+        // matter, not those of its first frames.
+        await ServiceRun.RunAsync(service.GrpcAddress, frames, streamCounts.Max(), framesPerStream: SettleFrames + 1);
+        foreach (var streams in streamCounts)
+        {
+            // Measured once every stream has its memory full (its first SettleFrames frames):
+            // the steady state of long streams, as the raw pipeline's figures mostly are.
+            Dictionary<string, double> before = [];
+            var result = await ServiceRun.RunAsync(service.GrpcAddress, frames, streams,
+                settleFrames: SettleFrames, settled: async () => before = await service.ScrapeAsync());
+            runs.Add((result, before, await service.ScrapeAsync()));
+        }
+    }
+    var (rawAfter, rawStagesAfter) = RawPipeline.Run(bundle, frames, engineOptions);
+    var raw = LatencyStats.Combine(rawBefore, rawAfter);
     var rawFps = 1000.0 / raw.Mean;
+
     Console.WriteLine();
     Console.WriteLine("| run | streams | frames/s | p50 ms | p95 ms | p99 ms | p50 / raw p50 | frames/s / raw | batch sizes | managed bytes/frame |");
     Console.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
-    Console.WriteLine($"| raw ORT (encoder + decoder) | 1 | {rawFps:F2} | {raw.Percentile(50):F1} | {raw.Percentile(95):F1} | {raw.Percentile(99):F1} | 1.00 | 1.00 | - | - |");
-
-    // (b) The whole service over loopback gRPC: JPEG in, decode, infer, RLE out.
-    using var service = await ServiceProcess.StartAsync(serverDll, cache, [$"--Engine:Device={device}"]);
-    // Warm-up: as many streams as the largest run, each until its memory is full (6 frames
-    // by default) and then some, so the server's buffer pools hold what that many concurrent
-    // streams need: the steady state of a long-running service, whose allocations are what
-    // matter, not those of its first frames.
-    await ServiceRun.RunAsync(service.GrpcAddress, frames, streamCounts.Max(), framesPerStream: SettleFrames + 1);
-    foreach (var streams in streamCounts)
+    foreach (var (name, stats) in new[] { ("raw ORT (encoder + decoder), before the service", rawBefore), ("raw ORT, after the service", rawAfter), ("raw ORT, both: the baseline", raw) })
     {
-        // Measured once every stream has its memory full (its first SettleFrames frames):
-        // the steady state of long streams, as the raw pipeline's figures mostly are.
-        Dictionary<string, double> before = [];
-        var result = await ServiceRun.RunAsync(service.GrpcAddress, frames, streams,
-            settleFrames: SettleFrames, settled: async () => before = await service.ScrapeAsync());
-        var after = await service.ScrapeAsync();
+        Console.WriteLine($"| {name} | 1 | {1000.0 / stats.Mean:F2} | {stats.Percentile(50):F1} | {stats.Percentile(95):F1} | {stats.Percentile(99):F1} " +
+                          $"| {stats.Percentile(50) / raw.Percentile(50):F2} | {1000.0 / stats.Mean / rawFps:F2} | - | - |");
+    }
+    foreach (var (result, before, after) in runs)
+    {
         var fps = result.Frames / result.Seconds;
         var allocated = Delta(before, after, k => k.StartsWith("dotnet_gc_heap_total_allocated", StringComparison.Ordinal));
         var bytesPerFrame = allocated / result.Frames;
         Console.WriteLine(
-            $"| service (gRPC, loopback) | {streams} | {fps:F2} | {result.Latency.Percentile(50):F1} | {result.Latency.Percentile(95):F1} | {result.Latency.Percentile(99):F1} " +
+            $"| service (gRPC, loopback) | {result.Streams} | {fps:F2} | {result.Latency.Percentile(50):F1} | {result.Latency.Percentile(95):F1} | {result.Latency.Percentile(99):F1} " +
             $"| {result.Latency.Percentile(50) / raw.Percentile(50):F2} | {fps / rawFps:F2} | {BatchSizes(before, after)} " +
             $"| {bytesPerFrame:F0} ({100.0 * bytesPerFrame / rawRgbBytes:F1}% of a raw frame) |");
     }
+
+    // Where a frame's time goes: the service's own per-stage times from its replies (with
+    // several streams they include waiting for a session or an encoder batch).
     Console.WriteLine();
-    Console.WriteLine($"raw frame = {frames.Width}x{frames.Height}x3 = {rawRgbBytes} bytes; raw = every frame of the clip on one in-process pipeline; " +
+    Console.WriteLine($"| mean ms per frame | streams | {string.Join(" | ", StageTimes.Stages)} |");
+    Console.WriteLine($"| --- | ---: |{string.Concat(Enumerable.Repeat(" ---: |", StageTimes.Stages.Length))}");
+    Console.WriteLine($"| raw ORT before (decode and pre-process outside its clock) | 1 | {rawStagesBefore.Cells()} |");
+    Console.WriteLine($"| raw ORT after | 1 | {rawStagesAfter.Cells()} |");
+    foreach (var (result, _, _) in runs)
+        Console.WriteLine($"| service | {result.Streams} | {result.Stages.Cells()} |");
+
+    // The service's ONNX Runtime runs alone (server metrics): the stage times above minus
+    // these are waiting and the engine's own work around each run.
+    Console.WriteLine();
+    Console.WriteLine("| streams | encoder run ms | decoder run ms | encoder queue ms | decoder queue ms |");
+    Console.WriteLine("| ---: | ---: | ---: | ---: | ---: |");
+    foreach (var (result, before, after) in runs)
+    {
+        Console.WriteLine($"| {result.Streams} | {MeanMs(before, after, "sine_inference_duration_seconds", "encoder")} | {MeanMs(before, after, "sine_inference_duration_seconds", "decoder")} " +
+                          $"| {MeanMs(before, after, "sine_queue_duration_seconds", "encoder")} | {MeanMs(before, after, "sine_queue_duration_seconds", "decoder")} |");
+    }
+    Console.WriteLine();
+    Console.WriteLine($"raw frame = {frames.Width}x{frames.Height}x3 = {rawRgbBytes} bytes; raw = every frame of the clip on one in-process pipeline, run before and after the service, ratios against both; " +
                       $"service = the clip cut into one segment per stream, measured after each stream's first {SettleFrames} frames (prompt, memory filling up): " +
                       "frames/s and latency (send to reply) over the rest, managed bytes/frame = the server process's managed allocation " +
                       "(dotnet.gc.heap.total_allocated) over the rest / its frames.");
@@ -73,6 +110,16 @@ return 0;
 
 static double Delta(Dictionary<string, double> before, Dictionary<string, double> after, Func<string, bool> select) =>
     after.Where(kv => select(kv.Key)).Sum(kv => kv.Value - before.GetValueOrDefault(kv.Key));
+
+// Mean of a histogram (in seconds) over the run, for one component, in milliseconds.
+static string MeanMs(Dictionary<string, double> before, Dictionary<string, double> after, string histogram, string component)
+{
+    bool Select(string key, string suffix) =>
+        key.StartsWith(histogram + suffix + "{", StringComparison.Ordinal) && key.Contains($"component=\"{component}\"", StringComparison.Ordinal);
+    var sum = Delta(before, after, k => Select(k, "_sum"));
+    var count = Delta(before, after, k => Select(k, "_count"));
+    return count > 0 ? (1000 * sum / count).ToString("F1", CultureInfo.InvariantCulture) : "-";
+}
 
 // "size:count" pairs from the batch-size histogram's buckets, e.g. "1:180 2:10".
 static string BatchSizes(Dictionary<string, double> before, Dictionary<string, double> after)

@@ -14,11 +14,12 @@ namespace SineGrpc.Bench;
 /// The baseline: the same model's ONNX graphs run in-process on the same frames, with
 /// nothing around them. Inputs are prepared outside the clock; the clock covers the
 /// encoder and the decoder of every frame, against a memory of the first frame plus
-/// the five most recent ones (the service's default memory size).
+/// the five most recent ones (the service's default memory size). Its stage times also
+/// show the image decode and pre-processing it does outside the clock.
 /// </summary>
 internal static class RawPipeline
 {
-    public static LatencyStats Run(string bundle, BenchFrames frames, EngineOptions options)
+    public static (LatencyStats Latency, StageTimes Stages) Run(string bundle, BenchFrames frames, EngineOptions options)
     {
         var manifest = ModelManifest.Read(Path.Combine(bundle, "model.json"));
         if (manifest.MemoryKind != MemoryKinds.Dense)
@@ -36,11 +37,16 @@ internal static class RawPipeline
         var memoryLabels = new List<float[]>();
         var first = FirstLabels(frames, manifest, g, preprocessor);
         var stats = new LatencyStats();
+        var stages = new StageTimes();
 
         for (var t = 0; t < frames.Jpegs.Count; t++)
         {
-            using (var image = Cv2.ImDecode(frames.Jpegs[t], ImreadModes.Color))
-                preprocessor.Run(image, g, input);
+            var decodeStarted = Stopwatch.GetTimestamp();
+            using var image = Cv2.ImDecode(frames.Jpegs[t], ImreadModes.Color);
+            var decodeMs = Stopwatch.GetElapsedTime(decodeStarted).TotalMilliseconds;
+            var preprocessStarted = Stopwatch.GetTimestamp();
+            preprocessor.Run(image, g, input);
+            var preprocessMs = Stopwatch.GetElapsedTime(preprocessStarted).TotalMilliseconds;
             var features = new float[c * cells];
             var m = memoryFeatures.Count;
             var memF = new float[Math.Max(1, m) * c * cells];
@@ -55,6 +61,7 @@ internal static class RawPipeline
             using (var inputValue = OrtValue.CreateTensorValueFromMemory(input, [1, 3, g.PaddedHeight, g.PaddedWidth]))
             using (var featureValue = OrtValue.CreateTensorValueFromMemory(features, [1, c, h, w]))
                 encoder.RunInto(["image"], [inputValue], "features", featureValue);
+            var encoderMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             float[] labels;
             if (t == 0)
             {
@@ -69,7 +76,11 @@ internal static class RawPipeline
                 labels = outputs.First().GetTensorDataAsSpan<float>().ToArray();
             }
             if (t > 0)
-                stats.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            {
+                var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                stats.Add(totalMs);
+                stages.Add(decodeMs, preprocessMs, encoderMs, totalMs - encoderMs, double.NaN, double.NaN, totalMs);
+            }
 
             // Memory: the first frame for good, then the five most recent.
             memoryFeatures.Add(features);
@@ -80,7 +91,7 @@ internal static class RawPipeline
                 memoryLabels.RemoveAt(1);
             }
         }
-        return stats;
+        return (stats, stages);
     }
 
     private static float[] FirstLabels(BenchFrames frames, ModelManifest manifest, InputGeometry g, Preprocessor preprocessor)

@@ -15,7 +15,7 @@ namespace SineGrpc.Bench;
 internal static class ServiceRun
 {
     /// <summary>Frames and seconds of the measured part of a run; latency of its frames.</summary>
-    public sealed record Result(int Streams, int Frames, double Seconds, LatencyStats Latency);
+    public sealed record Result(int Streams, int Frames, double Seconds, LatencyStats Latency, StageTimes Stages);
 
     /// <summary>
     /// Serves the clip on <paramref name="streams"/> concurrent streams. With
@@ -31,6 +31,7 @@ internal static class ServiceRun
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
         var client = new Segmentation.SegmentationClient(channel);
         var latency = new LatencyStats();
+        var stages = new StageTimes();
         var measured = 0;
         var waiting = streams;
         var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -55,15 +56,15 @@ internal static class ServiceRun
             var count = Math.Min(end - first, framesPerStream);
             if (settleFrames >= count)
                 throw new ArgumentException($"segments of {count} frames leave nothing to measure after {settleFrames} settling frames: use fewer streams or more frames");
-            var served = await StreamAsync(client, frames, first, count, settleFrames > 0 ? first + settleFrames : first + 1, SettleAsync, latency);
+            var served = await StreamAsync(client, frames, first, count, settleFrames > 0 ? first + settleFrames : first + 1, SettleAsync, latency, stages);
             Interlocked.Add(ref measured, served);
         })));
-        return new Result(streams, measured, clock.Elapsed.TotalSeconds, latency);
+        return new Result(streams, measured, clock.Elapsed.TotalSeconds, latency, stages);
     }
 
     /// <summary>Streams frames [first, first + count); frames from <paramref name="measureFrom"/> on are measured (and counted in the result).</summary>
     private static async Task<int> StreamAsync(Segmentation.SegmentationClient client, BenchFrames frames, int first, int count, int measureFrom,
-        Func<Task> settle, LatencyStats latency)
+        Func<Task> settle, LatencyStats latency, StageTimes stages)
     {
         using var call = client.Track();
         await call.RequestStream.WriteAsync(new TrackRequest { Start = new TrackStart() });
@@ -85,6 +86,8 @@ internal static class ServiceRun
             if (t >= measureFrom)
             {
                 latency.Add(Stopwatch.GetElapsedTime(sent).TotalMilliseconds);
+                var s = reply.Timings;
+                stages.Add(s.ImageDecodeMs, s.PreprocessMs, s.EncoderMs, s.DecoderMs, s.PostprocessMs, s.MemoryMs, s.TotalMs);
                 measured++;
             }
         }

@@ -94,6 +94,65 @@ public sealed class DrainTests : IAsyncLifetime
         frame.Dispose();
     }
 
+    [Fact]
+    public async Task A_stream_whose_client_stopped_reading_is_reset_so_shutdown_stays_bounded()
+    {
+        var client = new Segmentation.SegmentationClient(_channel);
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        var jpeg = SyntheticVideo.Jpeg(frame);
+        var prompt = TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1));
+        frame.Dispose();
+
+        // Replies as PNG masks at 4K are large: a client that sends frames and never reads
+        // soon fills the HTTP/2 window and Kestrel's response buffer, and the server's next
+        // write waits for a reader that never comes.
+        var clockSinceStart = Stopwatch.StartNew();
+        using var stuck = client.Track();
+        var start = TrackClient.Start(ServerFixture.TokenModel);
+        start.Start.Output = new OutputOptions { MaskEncoding = MaskEncoding.Png, Width = 3840, Height = 2160 };
+        await stuck.RequestStream.WriteAsync(start);
+        using var stopSending = new CancellationTokenSource();
+        var sent = 0;
+        var sending = Task.Run(async () =>
+        {
+            for (ulong t = 0; !stopSending.IsCancellationRequested; t++)
+            {
+                await stuck.RequestStream.WriteAsync(t == 0 ? TrackClient.Frame(t, jpeg, prompt) : TrackClient.Frame(t, jpeg), stopSending.Token);
+                Interlocked.Increment(ref sent);
+            }
+        });
+        // Until the server stops taking frames (its write of a reply is blocked): a second
+        // without a frame sent, after the first few.
+        for (var last = -1; Volatile.Read(ref sent) != last || last < 1;)
+        {
+            last = Volatile.Read(ref sent);
+            if (await Task.WhenAny(sending, Task.Delay(1000)) == sending)
+                await sending;  // throws what ended it
+            Assert.True(clockSinceStart.Elapsed < TimeSpan.FromSeconds(60), $"the server still takes frames after {sent}");
+        }
+
+        var clock = Stopwatch.StartNew();
+        await _app.StopAsync();     // what SIGTERM does
+        var elapsed = clock.Elapsed;
+
+        // The stream outlived the grace period and the moment after it for its final status
+        // (it could not send it), so the drain had to reset it; shutdown still ended soon after.
+        Assert.True(elapsed >= TimeSpan.FromSeconds(GraceSeconds + 1.5), $"shutdown took only {elapsed}: the stream was not stuck, so the reset was not exercised");
+        Assert.True(elapsed < TimeSpan.FromSeconds(GraceSeconds + 8), $"shutdown took {elapsed}");
+        stopSending.Cancel();
+        await Assert.ThrowsAnyAsync<Exception>(() => sending);
+
+        // The client learns that the stream is over: after the replies that got through, an error.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var ended = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            while (await stuck.ResponseStream.MoveNext(timeout.Token)) { }
+        });
+        Assert.False(timeout.IsCancellationRequested, "the client was never told that the stream is over");
+        Assert.NotEqual(StatusCode.OK, ended.StatusCode);
+    }
+
     public async Task DisposeAsync()
     {
         _channel.Dispose();
