@@ -31,8 +31,8 @@ try
     // both runs: a shared machine drifts over a benchmark's minutes, and a baseline taken
     // only first would credit or charge the service with that drift.
     var engineOptions = new EngineOptions { Device = device };
-    RawPipeline.Run(bundle, frames with { Jpegs = frames.Jpegs.Take(8).ToList() }, engineOptions);   // warm-up
-    var (rawBefore, rawStagesBefore) = RawPipeline.Run(bundle, frames, engineOptions);
+    await RawPipeline.RunAsync(bundle, frames with { Jpegs = frames.Jpegs.Take(8).ToList() }, engineOptions);   // warm-up
+    var (rawBefore, rawStagesBefore) = await RawPipeline.RunAsync(bundle, frames, engineOptions);
 
     // (b) The whole service over loopback gRPC: JPEG in, decode, infer, RLE out.
     var runs = new List<(ServiceRun.Result Result, Dictionary<string, double> Before, Dictionary<string, double> After)>();
@@ -53,7 +53,7 @@ try
             runs.Add((result, before, await service.ScrapeAsync()));
         }
     }
-    var (rawAfter, rawStagesAfter) = RawPipeline.Run(bundle, frames, engineOptions);
+    var (rawAfter, rawStagesAfter) = await RawPipeline.RunAsync(bundle, frames, engineOptions);
     var raw = LatencyStats.Combine(rawBefore, rawAfter);
     var rawFps = 1000.0 / raw.Mean;
 
@@ -79,22 +79,24 @@ try
     // Where a frame's time goes: the service's own per-stage times from its replies (with
     // several streams they include waiting for a session or an encoder batch).
     Console.WriteLine();
-    Console.WriteLine($"| mean ms per frame | streams | {string.Join(" | ", StageTimes.Stages)} |");
-    Console.WriteLine($"| --- | ---: |{string.Concat(Enumerable.Repeat(" ---: |", StageTimes.Stages.Length))}");
-    Console.WriteLine($"| raw ORT before (decode and pre-process outside its clock) | 1 | {rawStagesBefore.Cells()} |");
-    Console.WriteLine($"| raw ORT after | 1 | {rawStagesAfter.Cells()} |");
+    // The last column is the client's send-to-reply time: what it has beyond the server's
+    // total is transport, and frames waiting to be read or written.
+    Console.WriteLine($"| mean ms per frame | streams | {string.Join(" | ", StageTimes.Stages)} | at the client |");
+    Console.WriteLine($"| --- | ---: |{string.Concat(Enumerable.Repeat(" ---: |", StageTimes.Stages.Length + 1))}");
+    Console.WriteLine($"| raw ORT before (decode and pre-process outside its clock) | 1 | {rawStagesBefore.Cells()} | - |");
+    Console.WriteLine($"| raw ORT after | 1 | {rawStagesAfter.Cells()} | - |");
     foreach (var (result, _, _) in runs)
-        Console.WriteLine($"| service | {result.Streams} | {result.Stages.Cells()} |");
+        Console.WriteLine($"| service | {result.Streams} | {result.Stages.Cells()} | {result.Latency.Mean:F1} |");
 
     // The service's ONNX Runtime runs alone (server metrics): the stage times above minus
     // these are waiting and the engine's own work around each run.
     Console.WriteLine();
-    Console.WriteLine("| streams | encoder run ms | decoder run ms | encoder queue ms | decoder queue ms |");
+    Console.WriteLine("| streams | encoder run ms | decoder run ms | encoder queue ms (batcher) | decoder queue ms (session lease) |");
     Console.WriteLine("| ---: | ---: | ---: | ---: | ---: |");
     foreach (var (result, before, after) in runs)
     {
         Console.WriteLine($"| {result.Streams} | {MeanMs(before, after, "sine_inference_duration_seconds", "encoder")} | {MeanMs(before, after, "sine_inference_duration_seconds", "decoder")} " +
-                          $"| {MeanMs(before, after, "sine_queue_duration_seconds", "encoder")} | {MeanMs(before, after, "sine_queue_duration_seconds", "decoder")} |");
+                          $"| {MeanMs(before, after, "sine_queue_duration_seconds", "encoder-batch")} | {MeanMs(before, after, "sine_queue_duration_seconds", "decoder")} |");
     }
     Console.WriteLine();
     Console.WriteLine($"raw frame = {frames.Width}x{frames.Height}x3 = {rawRgbBytes} bytes; raw = every frame of the clip on one in-process pipeline, run before and after the service, ratios against both; " +

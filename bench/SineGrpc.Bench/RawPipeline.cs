@@ -19,7 +19,7 @@ namespace SineGrpc.Bench;
 /// </summary>
 internal static class RawPipeline
 {
-    public static (LatencyStats Latency, StageTimes Stages) Run(string bundle, BenchFrames frames, EngineOptions options)
+    public static async Task<(LatencyStats Latency, StageTimes Stages)> RunAsync(string bundle, BenchFrames frames, EngineOptions options)
     {
         var manifest = ModelManifest.Read(Path.Combine(bundle, "model.json"));
         if (manifest.MemoryKind != MemoryKinds.Dense)
@@ -28,6 +28,9 @@ internal static class RawPipeline
         using var encoder = factory.Create("encoder", Path.Combine(bundle, manifest.Files.Encoder));
         using var decoder = factory.Create("decoder", Path.Combine(bundle, manifest.Files.Decoder));
         using var preprocessor = new Preprocessor(manifest);
+        // Held for the whole run: nothing else uses these sessions.
+        using var encoderSession = await encoder.LeaseAsync();
+        using var decoderSession = await decoder.LeaseAsync();
 
         var g = InputGeometry.For(manifest, frames.Width, frames.Height);
         var (c, h, w) = (manifest.FeatureChannels, g.FeatureHeight, g.FeatureWidth);
@@ -60,7 +63,7 @@ internal static class RawPipeline
             var started = Stopwatch.GetTimestamp();
             using (var inputValue = OrtValue.CreateTensorValueFromMemory(input, [1, 3, g.PaddedHeight, g.PaddedWidth]))
             using (var featureValue = OrtValue.CreateTensorValueFromMemory(features, [1, c, h, w]))
-                encoder.RunInto(["image"], [inputValue], "features", featureValue);
+                encoderSession.RunInto(["image"], [inputValue], "features", featureValue);
             var encoderMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             float[] labels;
             if (t == 0)
@@ -72,7 +75,7 @@ internal static class RawPipeline
                 using var target = OrtValue.CreateTensorValueFromMemory(features, [1, c, h, w]);
                 using var mf = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memF.AsMemory(0, m * c * cells), [m, c, h, w]);
                 using var ml = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memL.AsMemory(0, m * 2 * cells), [m, 2, h, w]);
-                using var outputs = decoder.Run(["features", "memory_features", "memory_labels"], [target, mf, ml], ["labels"]);
+                using var outputs = decoderSession.Run(["features", "memory_features", "memory_labels"], [target, mf, ml], ["labels"]);
                 labels = outputs.First().GetTensorDataAsSpan<float>().ToArray();
             }
             if (t > 0)

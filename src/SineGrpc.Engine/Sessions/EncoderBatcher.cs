@@ -110,11 +110,11 @@ public sealed class EncoderBatcher : IAsyncDisposable
             }
 
             await _inFlight.WaitAsync();
-            _ = Task.Run(() =>
+            _ = Task.Run(async () =>
             {
                 try
                 {
-                    Run(batch);
+                    await RunAsync(batch);
                 }
                 finally
                 {
@@ -124,7 +124,7 @@ public sealed class EncoderBatcher : IAsyncDisposable
         }
     }
 
-    private void Run(List<Work> batch)
+    private async Task RunAsync(List<Work> batch)
     {
         var first = batch[0];
         var count = batch.Count;
@@ -140,7 +140,7 @@ public sealed class EncoderBatcher : IAsyncDisposable
                 // The common case: bind the caller's own buffers, no copies.
                 using var input = first.Image.AsOrtValue(1, 3, first.Height, first.Width);
                 using var output = OrtTensors.Wrap(first.Output.Memory, first.OutputShape);
-                _encoder.RunInto(InputNames, [input], "features", output);
+                await _encoder.RunIntoAsync(InputNames, [input], "features", output);
             }
             else
             {
@@ -152,7 +152,7 @@ public sealed class EncoderBatcher : IAsyncDisposable
                 shape[0] = count;
                 using var input = images.AsOrtValue(count, 3, first.Height, first.Width);
                 using var output = OrtTensors.Wrap(features.Memory, shape);
-                _encoder.RunInto(InputNames, [input], "features", output);
+                await _encoder.RunIntoAsync(InputNames, [input], "features", output);
                 for (var i = 0; i < count; i++)
                     features.Span.Slice(i * outputLength, outputLength).CopyTo(batch[i].Output.Span);
             }

@@ -62,12 +62,13 @@ public sealed class OnnxComponent : IDisposable
     public bool HasOutput(string name) => OutputNames.Contains(name);
 
     /// <summary>Runs the graph; ONNX Runtime allocates the outputs, which the caller disposes.</summary>
-    public IDisposableReadOnlyCollection<OrtValue> Run(
+    public async Task<IDisposableReadOnlyCollection<OrtValue>> RunAsync(
         IReadOnlyCollection<string> inputNames,
         IReadOnlyCollection<OrtValue> inputs,
-        IReadOnlyCollection<string> outputNames)
+        IReadOnlyCollection<string> outputNames,
+        CancellationToken cancellationToken = default)
     {
-        using var lease = Lease();
+        using var lease = await LeaseAsync(cancellationToken);
         return lease.Run(inputNames, inputs, outputNames);
     }
 
@@ -75,9 +76,10 @@ public sealed class OnnxComponent : IDisposable
     /// Runs the graph writing its one output straight into <paramref name="output"/>, a
     /// caller-owned tensor (I/O binding: no output allocation, no copy).
     /// </summary>
-    public void RunInto(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output)
+    public async Task RunIntoAsync(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output,
+        CancellationToken cancellationToken = default)
     {
-        using var lease = Lease();
+        using var lease = await LeaseAsync(cancellationToken);
         lease.RunInto(inputNames, inputs, outputName, output);
     }
 
@@ -86,10 +88,15 @@ public sealed class OnnxComponent : IDisposable
     /// takes the lease before building them, so that only as many input sets exist at once
     /// as runs can be in flight, however many streams are waiting.
     /// </summary>
-    public SessionLease Lease()
+    /// <remarks>
+    /// The wait is asynchronous: a frame queued for a session holds no thread. (A run itself
+    /// blocks its thread inside ONNX Runtime; leases bound how many do at once.) Cancelling
+    /// gives up the place in the queue.
+    /// </remarks>
+    public async ValueTask<SessionLease> LeaseAsync(CancellationToken cancellationToken = default)
     {
         var waiting = Stopwatch.GetTimestamp();
-        _leases.Wait();
+        await _leases.WaitAsync(cancellationToken);
         _metrics.Queued(Name, Stopwatch.GetElapsedTime(waiting));
         _idle.TryDequeue(out var session);
         return new SessionLease(this, session!);
@@ -105,7 +112,7 @@ public sealed class OnnxComponent : IDisposable
 
         private InferenceSession Session => _session ?? throw new ObjectDisposedException(nameof(SessionLease));
 
-        /// <inheritdoc cref="OnnxComponent.Run"/>
+        /// <inheritdoc cref="OnnxComponent.RunAsync"/>
         public IDisposableReadOnlyCollection<OrtValue> Run(
             IReadOnlyCollection<string> inputNames,
             IReadOnlyCollection<OrtValue> inputs,
@@ -117,7 +124,7 @@ public sealed class OnnxComponent : IDisposable
             return outputs;
         }
 
-        /// <inheritdoc cref="OnnxComponent.RunInto"/>
+        /// <inheritdoc cref="OnnxComponent.RunIntoAsync"/>
         public void RunInto(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output)
         {
             var started = _owner.Started();

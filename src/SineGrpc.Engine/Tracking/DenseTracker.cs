@@ -40,7 +40,7 @@ internal sealed class DenseTracker : IFrameTracker
 
     public long MemoryBytes => _memory?.ByteSize ?? 0;
 
-    public void AddReference(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber)
+    public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
     {
         var memory = MemoryFor(features);
         memory.AddObjects(prompts.Select(p => p.ObjectId));
@@ -51,9 +51,10 @@ internal sealed class DenseTracker : IFrameTracker
         labels.Span[..memory.Cells].Fill(1f);
         PaintPrompts(features, prompts, memory, labels.Span);
         memory.Anchor(features.Data.Span, labels.Span, [.. prompts.Select(p => p.ObjectId)], frameNumber);
+        return Task.CompletedTask;
     }
 
-    public ObjectMaps Predict(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber)
+    public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
     {
         var memory = MemoryFor(features);
         var hadObjects = memory.ObjectIds.Count > 0;
@@ -69,7 +70,7 @@ internal sealed class DenseTracker : IFrameTracker
         {
             var everyObjectPrompted = memory.ObjectIds.All(id => prompts.Any(p => p.ObjectId == id));
             if (hadObjects && memory.EntryCount > 0 && !everyObjectPrompted)
-                Decode(features, memory, labels.Span);
+                await DecodeAsync(features, memory, labels, cancellationToken);
             else
                 labels.Span[..cells].Fill(1f);
 
@@ -90,15 +91,16 @@ internal sealed class DenseTracker : IFrameTracker
         }
     }
 
-    public void Remember(FeatureMap features, ObjectMaps maps, ReadOnlySpan<float> scores, bool prompted, int frameNumber)
+    public Task RememberAsync(FeatureMap features, ObjectMaps maps, float[] scores, bool prompted, int frameNumber, CancellationToken cancellationToken)
     {
         // A prompted frame is already in memory as an anchor.
         if (prompted || _memory is null || maps.ObjectIds.Length == 0)
-            return;
+            return Task.CompletedTask;
         var score = 0f;
         foreach (var s in scores)
             score += s;
         _memory.Remember(features.Data.Span, maps.Maps.Span, score / scores.Length, frameNumber);
+        return Task.CompletedTask;
     }
 
     public bool Remove(int objectId)
@@ -123,26 +125,32 @@ internal sealed class DenseTracker : IFrameTracker
         return _memory;
     }
 
-    private void Decode(FeatureMap features, DenseMemory memory, Span<float> labels)
+    private async Task DecodeAsync(FeatureMap features, DenseMemory memory, PooledArray<float> labels, CancellationToken cancellationToken)
     {
         var cells = memory.Cells;
-        var background = labels[..cells];
-        background.Fill(float.MaxValue);
-        var groups = memory.ObjectIds.GroupBy(id => _joinedAt.GetValueOrDefault(id, int.MinValue));
+        labels.Span[..cells].Fill(float.MaxValue);
+        var groups = memory.ObjectIds.GroupBy(id => _joinedAt.GetValueOrDefault(id, int.MinValue)).ToList();
         foreach (var group in groups)
         {
             var channels = group.Select(memory.ChannelOf).ToArray();
             var m = memory.CountSince(group.Key);
             if (m == 0)
                 continue;
-            using var outputs = RunDecoder(features, memory, group.Key, channels, m);
-            var decoded = OrtTensors.Data(outputs.First());
-            for (var cell = 0; cell < cells; cell++)
-                background[cell] = Math.Min(background[cell], decoded[cell]);
-            for (var k = 0; k < channels.Length; k++)
-                decoded.Slice((k + 1) * cells, cells).CopyTo(labels.Slice(channels[k] * cells, cells));
+            using var outputs = await RunDecoderAsync(features, memory, group.Key, channels, m, cancellationToken);
+            Merge(OrtTensors.Data(outputs.First()), channels, labels.Span, cells);
         }
-        Normalise(labels, memory.LabelCount, cells);
+        Normalise(labels.Span, memory.LabelCount, cells);
+    }
+
+    // One group's answer into the frame's labels: its object channels as they are, and the
+    // background where every group so far agrees it is background (the least of theirs).
+    private static void Merge(ReadOnlySpan<float> decoded, int[] channels, Span<float> labels, int cells)
+    {
+        var background = labels[..cells];
+        for (var cell = 0; cell < cells; cell++)
+            background[cell] = Math.Min(background[cell], decoded[cell]);
+        for (var k = 0; k < channels.Length; k++)
+            decoded.Slice((k + 1) * cells, cells).CopyTo(labels.Slice(channels[k] * cells, cells));
     }
 
     /// <summary>
@@ -152,11 +160,12 @@ internal sealed class DenseTracker : IFrameTracker
     /// as decoder runs can be in flight, not one per waiting stream. The copy goes straight
     /// into the decoder's input memory (pinned on CUDA).
     /// </summary>
-    private IDisposableReadOnlyCollection<OrtValue> RunDecoder(FeatureMap features, DenseMemory memory, int sinceFrame, int[] channels, int m)
+    private async Task<IDisposableReadOnlyCollection<OrtValue>> RunDecoderAsync(FeatureMap features, DenseMemory memory, int sinceFrame, int[] channels, int m,
+        CancellationToken cancellationToken)
     {
         var cells = memory.Cells;
         var labelCount = channels.Length + 1;
-        using var lease = _model.Decoder.Lease();
+        using var lease = await _model.Decoder.LeaseAsync(cancellationToken);
         using var memoryFeatures = _model.Decoder.InputMemory.Rent(m * memory.Channels * cells);
         using var memoryLabels = _model.Decoder.InputMemory.Rent(m * labelCount * cells);
         memory.CopyTo(memoryFeatures.Span, memoryLabels.Span, sinceFrame, channels);

@@ -39,7 +39,7 @@ internal sealed class FrameEncoder(LoadedModel model) : IDisposable
             {
                 using var image = input.AsOrtValue(1, 3, geometry.PaddedHeight, geometry.PaddedWidth);
                 using var output = OrtTensors.Wrap(features.Memory, shape);
-                model.Encoder.RunInto(InputNames, [image], "features", output);
+                await model.Encoder.RunIntoAsync(InputNames, [image], "features", output, cancellationToken);
             }
         }
         catch

@@ -14,13 +14,13 @@ internal interface IFrameTracker : IDisposable
     long MemoryBytes { get; }
 
     /// <summary>Adds an in-context reference (Segment): its masks become memory entries, nothing is predicted.</summary>
-    void AddReference(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber);
+    Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken);
 
     /// <summary>Anchors this frame's prompts, then predicts every tracked object on the frame.</summary>
-    ObjectMaps Predict(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber);
+    Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken);
 
     /// <summary>Writes the frame's prediction, with the objects' scores, back to memory.</summary>
-    void Remember(FeatureMap features, ObjectMaps maps, ReadOnlySpan<float> scores, bool prompted, int frameNumber);
+    Task RememberAsync(FeatureMap features, ObjectMaps maps, float[] scores, bool prompted, int frameNumber, CancellationToken cancellationToken);
 
     bool Remove(int objectId);
 }

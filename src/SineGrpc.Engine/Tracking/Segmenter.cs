@@ -82,16 +82,16 @@ public static class Segmenter
                 continue;
             using var features = await encoder.EncodeAsync(reference.Image, times, cancellationToken);
             var step = Stopwatch.GetTimestamp();
-            tracker.AddReference(features, reference.Prompts, r);
+            await tracker.AddReferenceAsync(features, reference.Prompts, r, cancellationToken);
             times.MemoryMs += Stopwatch.GetElapsedTime(step).TotalMilliseconds;
         }
 
         using var target = await encoder.EncodeAsync(input.Target, times, cancellationToken);
         if (model.Manifest.InstanceSource == InstanceSources.Model && tracker is TokenTracker tokens)
-            return SegmentWithInstanceHead(tokens, target, input, times, started);
+            return await SegmentWithInstanceHeadAsync(tokens, target, input, times, started, cancellationToken);
 
         var decode = Stopwatch.GetTimestamp();
-        using var maps = tracker.Predict(target, [], input.References.Count);
+        using var maps = await tracker.PredictAsync(target, [], input.References.Count, cancellationToken);
         times.DecoderMs = Stopwatch.GetElapsedTime(decode).TotalMilliseconds;
 
         var post = Stopwatch.GetTimestamp();
@@ -107,10 +107,11 @@ public static class Segmenter
         }
     }
 
-    private static SegmentResult SegmentWithInstanceHead(TokenTracker tracker, FeatureMap target, SegmentInput input, StageTimes times, long started)
+    private static async Task<SegmentResult> SegmentWithInstanceHeadAsync(TokenTracker tracker, FeatureMap target, SegmentInput input, StageTimes times, long started,
+        CancellationToken cancellationToken)
     {
         var decode = Stopwatch.GetTimestamp();
-        var (maps, instanceMaps) = tracker.PredictWithInstances(target);
+        var (maps, instanceMaps) = await tracker.PredictWithInstancesAsync(target, cancellationToken);
         times.DecoderMs = Stopwatch.GetElapsedTime(decode).TotalMilliseconds;
         using (maps)
         using (instanceMaps)

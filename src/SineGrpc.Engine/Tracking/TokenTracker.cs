@@ -43,26 +43,26 @@ internal sealed class TokenTracker : IFrameTracker
 
     public long MemoryBytes => _memory.ByteSize;
 
-    public void AddReference(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber) =>
-        Anchor(features, prompts, frameNumber);
+    public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken) =>
+        AnchorAsync(features, prompts, frameNumber, cancellationToken);
 
-    public ObjectMaps Predict(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber)
+    public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
     {
         if (prompts.Count > 0)
-            Anchor(features, prompts, frameNumber);
-        var (maps, instances) = Decode(features, withInstances: false);
+            await AnchorAsync(features, prompts, frameNumber, cancellationToken);
+        var (maps, instances) = await DecodeAsync(features, withInstances: false, cancellationToken);
         instances?.Dispose();
         return maps;
     }
 
     /// <summary>Decodes the frame against the memory, with the decoder's instance outputs (Segment on a model-instance bundle).</summary>
-    public (ObjectMaps Objects, InstanceMaps Instances) PredictWithInstances(FeatureMap features)
+    public async Task<(ObjectMaps Objects, InstanceMaps Instances)> PredictWithInstancesAsync(FeatureMap features, CancellationToken cancellationToken)
     {
-        var (maps, instances) = Decode(features, withInstances: true);
+        var (maps, instances) = await DecodeAsync(features, withInstances: true, cancellationToken);
         return (maps, instances!);
     }
 
-    public void Remember(FeatureMap features, ObjectMaps maps, ReadOnlySpan<float> scores, bool prompted, int frameNumber)
+    public async Task RememberAsync(FeatureMap features, ObjectMaps maps, float[] scores, bool prompted, int frameNumber, CancellationToken cancellationToken)
     {
         var count = maps.ObjectIds.Length;
         if (count == 0)
@@ -83,7 +83,7 @@ internal sealed class TokenTracker : IFrameTracker
             ownScores[i] = maps.Presence[i] * MeanForeground(logits.Span, binary.Span);
             NearestToInput(binary.Span, g, masks.Span.Slice(i * plane, plane));
         }
-        var (sums, areas) = RunPool(features, masks, count);
+        var (sums, areas) = await RunPoolAsync(features, masks, count, cancellationToken);
         using (sums)
         {
             var channels = _memory.Channels;
@@ -155,7 +155,7 @@ internal sealed class TokenTracker : IFrameTracker
         return indices;
     }
 
-    private (ObjectMaps Maps, InstanceMaps? Instances) Decode(FeatureMap features, bool withInstances)
+    private async Task<(ObjectMaps Maps, InstanceMaps? Instances)> DecodeAsync(FeatureMap features, bool withInstances, CancellationToken cancellationToken)
     {
         var ids = _memory.ObjectIds.ToArray();
         if (ids.Length == 0)
@@ -166,7 +166,7 @@ internal sealed class TokenTracker : IFrameTracker
         _memory.WriteTokens(tokens.Span);
         using var featureValue = WrapFeatures(features);
         using var tokenValue = tokens.AsOrtValue(1, ids.Length, channels);
-        using var outputs = _model.Decoder.Run(DecoderInputs, [featureValue, tokenValue], withInstances ? DecoderOutputsWithInstances : DecoderOutputs);
+        using var outputs = await _model.Decoder.RunAsync(DecoderInputs, [featureValue, tokenValue], withInstances ? DecoderOutputsWithInstances : DecoderOutputs, cancellationToken);
         var logits = OrtTensors.Data(outputs.ElementAt(0));
         var masks = outputs.ElementAt(1);
         var shape = OrtTensors.Shape(masks);
@@ -197,14 +197,14 @@ internal sealed class TokenTracker : IFrameTracker
         return (maps, instances);
     }
 
-    private void Anchor(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber)
+    private async Task AnchorAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
     {
         var g = features.Geometry;
         var plane = g.PaddedHeight * g.PaddedWidth;
         using var masks = _pool.InputMemory.Rent(prompts.Count * plane);
         for (var k = 0; k < prompts.Count; k++)
             NearestToInput(prompts[k].Mask.Span, g, masks.Span.Slice(k * plane, plane));
-        var (sums, areas) = RunPool(features, masks, prompts.Count);
+        var (sums, areas) = await RunPoolAsync(features, masks, prompts.Count, cancellationToken);
         using (sums)
         {
             // Check every prompt before touching memory, so a bad one changes nothing.
@@ -220,12 +220,12 @@ internal sealed class TokenTracker : IFrameTracker
     }
 
     /// <summary>Pools <paramref name="count"/> masks [K, 1, S, S] over the features: per mask, its feature sum [C] and area.</summary>
-    private (PooledArray<float> Sums, float[] Areas) RunPool(FeatureMap features, HostTensor masks, int count)
+    private async Task<(PooledArray<float> Sums, float[] Areas)> RunPoolAsync(FeatureMap features, HostTensor masks, int count, CancellationToken cancellationToken)
     {
         var g = features.Geometry;
         using var featureValue = WrapFeatures(features);
         using var maskValue = masks.AsOrtValue(count, 1, g.PaddedHeight, g.PaddedWidth);
-        using var outputs = _pool.Run(PoolInputs, [featureValue, maskValue], PoolOutputs);
+        using var outputs = await _pool.RunAsync(PoolInputs, [featureValue, maskValue], PoolOutputs, cancellationToken);
         return (PooledArray<float>.CopyOf(OrtTensors.Data(outputs.First())), OrtTensors.Data(outputs.Last()).ToArray());
     }
 

@@ -72,7 +72,7 @@ public sealed class TrackSession : IDisposable
             using var features = await _encoder.EncodeAsync(input.Image, times, cancellationToken);
 
             var step = Stopwatch.GetTimestamp();
-            using var maps = _tracker.Predict(features, input.Prompts, _frameNumber);
+            using var maps = await _tracker.PredictAsync(features, input.Prompts, _frameNumber, cancellationToken);
             times.DecoderMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
 
             step = Stopwatch.GetTimestamp();
@@ -80,7 +80,7 @@ public sealed class TrackSession : IDisposable
             times.PostprocessMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
 
             step = Stopwatch.GetTimestamp();
-            _tracker.Remember(features, maps, scores, input.Prompts.Count > 0, _frameNumber);
+            await _tracker.RememberAsync(features, maps, scores, input.Prompts.Count > 0, _frameNumber, cancellationToken);
             times.MemoryMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
         }
 
