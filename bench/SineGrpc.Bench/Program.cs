@@ -81,8 +81,8 @@ try
     Console.WriteLine();
     // The last column is the client's send-to-reply time: what it has beyond the server's
     // total is transport, and frames waiting to be read or written.
-    Console.WriteLine($"| mean ms per frame | streams | {string.Join(" | ", StageTimes.Stages)} | at the client |");
-    Console.WriteLine($"| --- | ---: |{string.Concat(Enumerable.Repeat(" ---: |", StageTimes.Stages.Length + 1))}");
+    Console.WriteLine($"| mean ms per frame | streams | {string.Join(" | ", StageMeans.Stages)} | at the client |");
+    Console.WriteLine($"| --- | ---: |{string.Concat(Enumerable.Repeat(" ---: |", StageMeans.Stages.Length + 1))}");
     Console.WriteLine($"| raw ORT before (decode and pre-process outside its clock) | 1 | {rawStagesBefore.Cells()} | - |");
     Console.WriteLine($"| raw ORT after | 1 | {rawStagesAfter.Cells()} | - |");
     foreach (var (result, _, _) in runs)

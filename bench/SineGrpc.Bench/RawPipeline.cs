@@ -19,7 +19,7 @@ namespace SineGrpc.Bench;
 /// </summary>
 internal static class RawPipeline
 {
-    public static async Task<(LatencyStats Latency, StageTimes Stages)> RunAsync(string bundle, BenchFrames frames, EngineOptions options)
+    public static async Task<(LatencyStats Latency, StageMeans Stages)> RunAsync(string bundle, BenchFrames frames, EngineOptions options)
     {
         var manifest = ModelManifest.Read(Path.Combine(bundle, "model.json"));
         if (manifest.MemoryKind != MemoryKinds.Dense)
@@ -40,7 +40,7 @@ internal static class RawPipeline
         var memoryLabels = new List<float[]>();
         var first = FirstLabels(frames, manifest, g, preprocessor);
         var stats = new LatencyStats();
-        var stages = new StageTimes();
+        var stages = new StageMeans();
 
         for (var t = 0; t < frames.Jpegs.Count; t++)
         {

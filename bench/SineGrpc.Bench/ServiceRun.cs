@@ -15,7 +15,7 @@ namespace SineGrpc.Bench;
 internal static class ServiceRun
 {
     /// <summary>Frames and seconds of the measured part of a run; latency of its frames.</summary>
-    public sealed record Result(int Streams, int Frames, double Seconds, LatencyStats Latency, StageTimes Stages);
+    public sealed record Result(int Streams, int Frames, double Seconds, LatencyStats Latency, StageMeans Stages);
 
     /// <summary>
     /// Serves the clip on <paramref name="streams"/> concurrent streams. With
@@ -31,7 +31,7 @@ internal static class ServiceRun
         using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
         var client = new Segmentation.SegmentationClient(channel);
         var latency = new LatencyStats();
-        var stages = new StageTimes();
+        var stages = new StageMeans();
         var measured = 0;
         var waiting = streams;
         var resume = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -64,7 +64,7 @@ internal static class ServiceRun
 
     /// <summary>Streams frames [first, first + count); frames from <paramref name="measureFrom"/> on are measured (and counted in the result).</summary>
     private static async Task<int> StreamAsync(Segmentation.SegmentationClient client, BenchFrames frames, int first, int count, int measureFrom,
-        Func<Task> settle, LatencyStats latency, StageTimes stages)
+        Func<Task> settle, LatencyStats latency, StageMeans stages)
     {
         using var call = client.Track();
         await call.RequestStream.WriteAsync(new TrackRequest { Start = new TrackStart() });

@@ -4,7 +4,7 @@ namespace SineGrpc.Bench;
 /// Mean time per frame of each pipeline stage, in milliseconds: where a frame's time goes.
 /// The service reports its stages in every reply; the raw pipeline times its two.
 /// </summary>
-internal sealed class StageTimes
+internal sealed class StageMeans
 {
     /// <summary>The stages, in pipeline order, as the table prints them.</summary>
     public static readonly string[] Stages = ["image decode", "pre-process", "encoder", "decoder", "post-process", "memory", "total"];
