@@ -15,6 +15,7 @@ public sealed class OnnxComponent : IDisposable
     private readonly InferenceSession[] _sessions;
     private readonly ConcurrentQueue<InferenceSession> _idle = new();
     private readonly SemaphoreSlim _leases;
+    private readonly RunThreads _runThreads;
     private readonly RunOptions _runOptions = new();
     private readonly EngineMetrics _metrics;
     private long _runs;
@@ -34,6 +35,7 @@ public sealed class OnnxComponent : IDisposable
                 _idle.Enqueue(session);
         }
         _leases = new SemaphoreSlim(sessions.Length * perSession);
+        _runThreads = new RunThreads(name, sessions.Length * perSession);
         InputNames = sessions[0].InputNames.ToHashSet();
         OutputNames = sessions[0].OutputNames.ToHashSet();
     }
@@ -69,7 +71,7 @@ public sealed class OnnxComponent : IDisposable
         CancellationToken cancellationToken = default)
     {
         using var lease = await LeaseAsync(cancellationToken);
-        return lease.Run(inputNames, inputs, outputNames);
+        return await lease.RunAsync(inputNames, inputs, outputNames);
     }
 
     /// <summary>
@@ -80,7 +82,7 @@ public sealed class OnnxComponent : IDisposable
         CancellationToken cancellationToken = default)
     {
         using var lease = await LeaseAsync(cancellationToken);
-        lease.RunInto(inputNames, inputs, outputName, output);
+        await lease.RunIntoAsync(inputNames, inputs, outputName, output);
     }
 
     /// <summary>
@@ -89,9 +91,9 @@ public sealed class OnnxComponent : IDisposable
     /// as runs can be in flight, however many streams are waiting.
     /// </summary>
     /// <remarks>
-    /// The wait is asynchronous: a frame queued for a session holds no thread. (A run itself
-    /// blocks its thread inside ONNX Runtime; leases bound how many do at once.) Cancelling
-    /// gives up the place in the queue.
+    /// The wait is asynchronous: a frame queued for a session holds no thread, and the
+    /// lease's asynchronous runs block one of the component's own run threads, not the
+    /// caller's. Cancelling gives up the place in the queue.
     /// </remarks>
     public async ValueTask<SessionLease> LeaseAsync(CancellationToken cancellationToken = default)
     {
@@ -112,7 +114,25 @@ public sealed class OnnxComponent : IDisposable
 
         private InferenceSession Session => _session ?? throw new ObjectDisposedException(nameof(SessionLease));
 
-        /// <inheritdoc cref="OnnxComponent.RunAsync"/>
+        /// <summary>
+        /// Runs the graph on one of the component's run threads (see <see cref="RunThreads"/>);
+        /// ONNX Runtime allocates the outputs, which the caller disposes.
+        /// </summary>
+        public Task<IDisposableReadOnlyCollection<OrtValue>> RunAsync(
+            IReadOnlyCollection<string> inputNames,
+            IReadOnlyCollection<OrtValue> inputs,
+            IReadOnlyCollection<string> outputNames) =>
+            _owner._runThreads.RunAsync(() => Run(inputNames, inputs, outputNames));
+
+        /// <summary>Runs the graph into a caller-owned output on one of the component's run threads.</summary>
+        public Task RunIntoAsync(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output) =>
+            _owner._runThreads.RunAsync(() =>
+            {
+                RunInto(inputNames, inputs, outputName, output);
+                return true;
+            });
+
+        /// <summary>Runs the graph on the calling thread, blocking it (for callers with threads of their own, like the benchmark's baseline).</summary>
         public IDisposableReadOnlyCollection<OrtValue> Run(
             IReadOnlyCollection<string> inputNames,
             IReadOnlyCollection<OrtValue> inputs,
@@ -124,7 +144,7 @@ public sealed class OnnxComponent : IDisposable
             return outputs;
         }
 
-        /// <inheritdoc cref="OnnxComponent.RunIntoAsync"/>
+        /// <summary>Runs the graph into a caller-owned output (I/O binding) on the calling thread, blocking it.</summary>
         public void RunInto(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string outputName, OrtValue output)
         {
             var started = _owner.Started();
@@ -156,6 +176,8 @@ public sealed class OnnxComponent : IDisposable
 
     public void Dispose()
     {
+        // Runs in flight finish before their sessions go.
+        _runThreads.Dispose();
         foreach (var session in _sessions)
             session.Dispose();
         _runOptions.Dispose();

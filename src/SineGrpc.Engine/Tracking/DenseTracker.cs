@@ -172,7 +172,7 @@ internal sealed class DenseTracker : IFrameTracker
         using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
         using var memFeatures = memoryFeatures.AsOrtValue(m, memory.Channels, memory.Height, memory.Width);
         using var memLabels = memoryLabels.AsOrtValue(m, labelCount, memory.Height, memory.Width);
-        return lease.Run(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
+        return await lease.RunAsync(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
     }
 
     // Groups decoded apart need not sum to one together; memory expects distributions.
