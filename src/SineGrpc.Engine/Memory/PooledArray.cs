@@ -20,10 +20,20 @@ public sealed class PooledArray<T> : IDisposable
     private T[]? _array;
 
     public PooledArray(int length)
+        : this(length, length)
+    {
+    }
+
+    /// <summary>
+    /// An array of <paramref name="length"/> taken from the size class of
+    /// <paramref name="capacity"/>: requests whose lengths vary (a batch of 2, 3 or 4
+    /// frames) then share one array instead of each size class allocating its own.
+    /// </summary>
+    public PooledArray(int length, int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
-        _array = Pool.Rent(Math.Max(1, length));
+        _array = Pool.Rent(Math.Max(1, Math.Max(length, capacity)));
     }
 
     public int Length { get; }

@@ -144,8 +144,11 @@ public sealed class EncoderBatcher : IAsyncDisposable
             }
             else
             {
-                using var images = _encoder.InputMemory.Rent(count * inputLength);
-                using var features = new PooledArray<float>(count * outputLength);
+                // Sized for the largest batch whatever this one's size: batches of every size
+                // then reuse the same buffers, and a rare large batch allocates nothing new.
+                var maxBatch = Math.Max(count, _options.MaxBatchSize);
+                using var images = _encoder.InputMemory.Rent(count * inputLength, maxBatch * inputLength);
+                using var features = new PooledArray<float>(count * outputLength, maxBatch * outputLength);
                 for (var i = 0; i < count; i++)
                     batch[i].Image.Span.CopyTo(images.Span.Slice(i * inputLength, inputLength));
                 var shape = (long[])first.OutputShape.Clone();

@@ -24,7 +24,13 @@ public abstract class HostMemory : IDisposable
     public abstract bool IsPinned { get; }
 
     /// <summary>A buffer of <paramref name="length"/> floats (contents undefined); dispose it to give it back.</summary>
-    public abstract HostTensor Rent(int length);
+    public HostTensor Rent(int length) => Rent(length, length);
+
+    /// <summary>
+    /// A buffer of <paramref name="length"/> floats taken from the size class of
+    /// <paramref name="capacity"/> floats, so that requests of varying lengths reuse one buffer.
+    /// </summary>
+    public abstract HostTensor Rent(int length, int capacity);
 
     public virtual void Dispose()
     {
@@ -55,7 +61,7 @@ internal sealed class ManagedHostMemory : HostMemory
 {
     public override bool IsPinned => false;
 
-    public override HostTensor Rent(int length) => new ManagedTensor(new PooledArray<float>(length));
+    public override HostTensor Rent(int length, int capacity) => new ManagedTensor(new PooledArray<float>(length, capacity));
 
     private sealed class ManagedTensor(PooledArray<float> array) : HostTensor
     {
@@ -123,10 +129,11 @@ internal sealed class PinnedHostMemory(Func<long, NativeBlock> allocate, OrtMemo
     /// <summary>Blocks allocated so far (each is reused, never freed before disposal).</summary>
     public int BlockCount => _all.Count;
 
-    public override HostTensor Rent(int length)
+    public override HostTensor Rent(int length, int capacity)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var bytes = Math.Max(SmallestBlock, (long)BitOperations.RoundUpToPowerOf2((ulong)Math.Max(1, length) * sizeof(float)));
+        var floats = (ulong)Math.Max(1, Math.Max(length, capacity));
+        var bytes = Math.Max(SmallestBlock, (long)BitOperations.RoundUpToPowerOf2(floats * sizeof(float)));
         if (!_free.GetOrAdd(bytes, _ => []).TryTake(out var block))
         {
             block = allocate(bytes);

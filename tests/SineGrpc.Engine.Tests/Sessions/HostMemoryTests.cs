@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.ML.OnnxRuntime;
 using Google.Protobuf;
+using SineGrpc.Engine.Memory;
 using SineGrpc.Engine.Models.Onnx;
 using SineGrpc.Engine.Sessions;
 
@@ -80,6 +81,40 @@ public sealed class HostMemoryTests : IDisposable
     {
         fixed (float* start = buffer.Span)
             return (IntPtr)start;
+    }
+
+    // A batch of 2, 3 or 4 frames asks for 2, 3 or 4 frames' worth: with the largest batch
+    // as the capacity they all take one size class, so the first batch warms it for all.
+    [Fact]
+    public void Buffers_of_varying_lengths_rented_with_one_capacity_share_one_block()
+    {
+        var allocator = new CountingNativeAllocator();
+        using var memory = new PinnedHostMemory(allocator.Allocate, OrtMemoryInfo.DefaultInstance);
+        const int Frame = 40_000;   // floats: 2 and 3 frames fall in a smaller size class than 4
+
+        using (var two = memory.Rent(2 * Frame, 4 * Frame))
+        {
+            Assert.Equal(2 * Frame, two.Length);
+            using var small = memory.Rent(6, 4 * Frame);   // a big block, seen as 6 floats
+            Assert.Equal([2f, 4f, 6f, 8f, 10f, 12f], RunDoubler(small, 2, 3));
+        }
+        foreach (var frames in new[] { 3, 4, 2 })
+        {
+            using var batch = memory.Rent(frames * Frame, 4 * Frame);
+            Assert.Equal(frames * Frame, batch.Length);
+        }
+        // Two blocks of the one size class (two were out at once), none for 3 or 4 frames.
+        Assert.Equal(2, allocator.Allocated);
+        using (memory.Rent(4 * Frame)) { }
+        Assert.Equal(2, allocator.Allocated);
+        using (memory.Rent(3 * Frame)) { }      // without the capacity, 3 frames' own size class
+        Assert.Equal(3, allocator.Allocated);
+
+        using var managed = HostMemory.Managed.Rent(2 * Frame, 4 * Frame);
+        Assert.Equal(2 * Frame, managed.Length);
+        using var array = new PooledArray<float>(3 * Frame, 4 * Frame);
+        Assert.Equal(3 * Frame, array.Length);
+        Assert.True(array.Array.Length >= 4 * Frame, $"an array of {array.Array.Length} was rented for a capacity of {4 * Frame}");
     }
 
     private static byte[] Doubler()
