@@ -21,6 +21,7 @@ public sealed class EncoderBatcher : IAsyncDisposable
     private readonly EngineMetrics _metrics;
     private readonly Channel<Work> _queue;
     private readonly SemaphoreSlim _inFlight;
+    private readonly int _maxBatch;
     private readonly Task _loop;
     private int _clients;
 
@@ -35,6 +36,7 @@ public sealed class EncoderBatcher : IAsyncDisposable
             FullMode = BoundedChannelFullMode.Wait,
         });
         _inFlight = new SemaphoreSlim(encoder.SessionCount);
+        _maxBatch = Math.Max(1, options.MaxBatchSize);
         _loop = Task.Run(LoopAsync);
     }
 
@@ -63,7 +65,6 @@ public sealed class EncoderBatcher : IAsyncDisposable
     {
         var reader = _queue.Reader;
         Work? carry = null;
-        var maxBatch = Math.Max(1, _options.MaxBatchSize);
         var delay = TimeSpan.FromMicroseconds(Math.Max(0, _options.MaxQueueDelayMicroseconds));
         while (true)
         {
@@ -78,9 +79,9 @@ public sealed class EncoderBatcher : IAsyncDisposable
                 break;
             }
 
-            var batch = new List<Work>(maxBatch) { first };
+            var batch = new List<Work>(_maxBatch) { first };
             var deadline = first.Enqueued + (long)(delay.TotalSeconds * Stopwatch.Frequency);
-            while (batch.Count < maxBatch)
+            while (batch.Count < _maxBatch)
             {
                 if (reader.TryRead(out var next))
                 {
@@ -146,9 +147,8 @@ public sealed class EncoderBatcher : IAsyncDisposable
             {
                 // Sized for the largest batch whatever this one's size: batches of every size
                 // then reuse the same buffers, and a rare large batch allocates nothing new.
-                var maxBatch = Math.Max(count, _options.MaxBatchSize);
-                using var images = _encoder.InputMemory.Rent(count * inputLength, maxBatch * inputLength);
-                using var features = new PooledArray<float>(count * outputLength, maxBatch * outputLength);
+                using var images = _encoder.InputMemory.Rent(count * inputLength, _maxBatch * inputLength);
+                using var features = new PooledArray<float>(count * outputLength, _maxBatch * outputLength);
                 for (var i = 0; i < count; i++)
                     batch[i].Image.Span.CopyTo(images.Span.Slice(i * inputLength, inputLength));
                 var shape = (long[])first.OutputShape.Clone();

@@ -28,8 +28,6 @@ internal sealed class RunThreads : IDisposable
         }
     }
 
-    public int Count => _threads.Length;
-
     /// <summary>Runs <paramref name="run"/> on one of the threads; the task completes on the thread pool.</summary>
     public Task<T> RunAsync<T>(Func<T> run)
     {
