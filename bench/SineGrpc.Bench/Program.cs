@@ -16,7 +16,16 @@ var limit = int.Parse(arguments.GetValueOrDefault("limit") ?? "200", CultureInfo
 var device = arguments.GetValueOrDefault("device") ?? "cpu";
 var serverDll = arguments.GetValueOrDefault("server") ?? Path.Combine(repo, "src", "SineGrpc.Server", "bin", "Release", "net10.0", "SineGrpc.Server.dll");
 
-var frames = BenchFrames.Load(framesFolder, limit, jpegQuality: 90);
+BenchFrames frames;
+try
+{
+    frames = BenchFrames.Load(framesFolder, limit, jpegQuality: 90);
+}
+catch (IOException e)
+{
+    Console.Error.WriteLine($"bench: {e.Message}");
+    return 2;
+}
 var rawRgbBytes = frames.Width * frames.Height * 3;
 Console.WriteLine($"SineGrpc benchmark, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, device {device}, {frames.Jpegs.Count} frames {frames.Width}x{frames.Height} from {framesFolder}");
 var cache = Directory.CreateTempSubdirectory("sine-bench-").FullName;

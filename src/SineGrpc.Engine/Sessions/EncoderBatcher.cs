@@ -54,11 +54,17 @@ public sealed class EncoderBatcher : IAsyncDisposable
     /// Encodes one image [3, H, W] into <paramref name="output"/> [C, h, w]. Completes when
     /// the batch holding it has run.
     /// </summary>
+    /// <remarks>
+    /// Cancelling withdraws a frame still waiting for its batch. A frame whose batch has
+    /// started is not abandoned: the run reads the caller's image and writes the caller's
+    /// output, so the call returns only when it has ended and the caller may reuse them.
+    /// </remarks>
     public async Task EncodeAsync(HostTensor image, int height, int width, PooledArray<float> output, long[] outputShape, CancellationToken cancellationToken)
     {
         var work = new Work(image, height, width, output, outputShape, Stopwatch.GetTimestamp());
         await _queue.Writer.WriteAsync(work, cancellationToken);
-        await work.Done.Task.WaitAsync(cancellationToken);
+        using (cancellationToken.Register(static (state, token) => ((Work)state!).TryWithdraw(token), work))
+            await work.Done.Task;
     }
 
     private async Task LoopAsync()
@@ -127,6 +133,9 @@ public sealed class EncoderBatcher : IAsyncDisposable
 
     private async Task RunAsync(List<Work> batch)
     {
+        batch.RemoveAll(work => !work.TryClaim());
+        if (batch.Count == 0)
+            return;
         var first = batch[0];
         var count = batch.Count;
         var inputLength = 3 * first.Height * first.Width;
@@ -177,7 +186,20 @@ public sealed class EncoderBatcher : IAsyncDisposable
 
     private sealed record Work(HostTensor Image, int Height, int Width, PooledArray<float> Output, long[] OutputShape, long Enqueued)
     {
+        private const int Waiting = 0, Claimed = 1, Withdrawn = 2;
+        private int _state;
+
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>Takes the frame into a batch that is about to run; false when its caller has withdrawn it.</summary>
+        public bool TryClaim() => Interlocked.CompareExchange(ref _state, Claimed, Waiting) == Waiting;
+
+        /// <summary>Withdraws the frame unless a batch has claimed it (then it runs to the end).</summary>
+        public void TryWithdraw(CancellationToken cancellationToken)
+        {
+            if (Interlocked.CompareExchange(ref _state, Withdrawn, Waiting) == Waiting)
+                Done.TrySetCanceled(cancellationToken);
+        }
     }
 
     private sealed class Membership(EncoderBatcher owner) : IDisposable

@@ -80,5 +80,41 @@ public sealed class EncoderBatcherTests : IDisposable
         }
     }
 
+    [Fact]
+    public async Task A_withdrawn_frame_is_left_out_of_its_batch_and_its_buffers_are_not_touched()
+    {
+        var bundle = EmbeddedModel.EnsureBuilt(_folder, NullLogger.Instance, new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer3, Stride = 16 });
+        var factory = new SessionFactory(Options.Create(new EngineOptions { Device = "cpu" }), NullLogger<SessionFactory>.Instance);
+        using var encoder = factory.Create("encoder", Path.Combine(bundle, "encoder.onnx"));
+        var batcher = new EncoderBatcher(encoder, new BatchingOptions { MaxBatchSize = 2, MaxQueueDelayMicroseconds = 10_000_000 }, new EngineMetrics());
+        await using (batcher)
+        {
+            // Two streams: the first frame waits up to 10 s for the second stream's frame.
+            using var first = batcher.Join();
+            using var second = batcher.Join();
+            using var image = encoder.InputMemory.Rent(3 * 32 * 32);
+            image.Span.Fill(1f);
+            using var withdrawnOutput = new PooledArray<float>(256 * 2 * 2);
+            withdrawnOutput.Span.Fill(float.NaN);
+            using var cancellation = new CancellationTokenSource();
+            var withdrawn = batcher.EncodeAsync(image, 32, 32, withdrawnOutput, [1, 256, 2, 2], cancellation.Token);
+            await Task.Delay(200);
+            cancellation.Cancel();
+            var finished = await Task.WhenAny(withdrawn, Task.Delay(TimeSpan.FromSeconds(5)));
+            Assert.Same(withdrawn, finished);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => withdrawn);
+
+            // The second frame completes the waiting batch, which must run it alone.
+            var runsBefore = encoder.Runs;
+            using var output = new PooledArray<float>(256 * 2 * 2);
+            output.Span.Fill(float.NaN);
+            await batcher.EncodeAsync(image, 32, 32, output, [1, 256, 2, 2], CancellationToken.None);
+            Assert.Equal(1, encoder.Runs - runsBefore);
+            Assert.DoesNotContain(output.Span.ToArray(), float.IsNaN);
+            // The withdrawn caller may already have handed its output to another stream.
+            Assert.All(withdrawnOutput.Span.ToArray(), value => Assert.True(float.IsNaN(value)));
+        }
+    }
+
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 }
