@@ -5,6 +5,7 @@ using SineGrpc.Engine;
 using SineGrpc.Engine.Models.Embedded;
 
 // Usage: SineGrpc.Bench [--frames <folder>] [--streams 1,2,4,8] [--limit 200] [--device cpu|cuda|auto] [--server <SineGrpc.Server.dll>]
+//        SineGrpc.Bench --soak <frames> [--every 50] [...]: one long stream and the server's memory along it
 // Frames a stream serves before it is measured: its prompt, then enough for its memory
 // (6 frames by default) to fill and its buffers to reach their steady sizes.
 const int SettleFrames = 8;
@@ -32,6 +33,11 @@ var cache = Directory.CreateTempSubdirectory("sine-bench-").FullName;
 try
 {
     var bundle = EmbeddedModel.EnsureBuilt(cache, NullLogger.Instance);
+    if (arguments.GetValueOrDefault("soak") is { } soakFrames)
+    {
+        await SoakAsync(int.Parse(soakFrames, CultureInfo.InvariantCulture), int.Parse(arguments.GetValueOrDefault("every") ?? "50", CultureInfo.InvariantCulture));
+        return 0;
+    }
 
     // (a) The raw pipeline: ONNX Runtime alone, in-process, same model and frames, with
     // the same session options as the service's defaults. (Spinning threads, ONNX Runtime's
@@ -118,6 +124,36 @@ finally
     Directory.Delete(cache, recursive: true);
 }
 return 0;
+
+// One long stream; prints the server's memory along it and how much it grew once settled.
+async Task SoakAsync(int totalFrames, int every)
+{
+    using var service = await ServiceProcess.StartAsync(serverDll, cache, [$"--Engine:Device={device}"]);
+    Console.WriteLine();
+    Console.WriteLine("| frames | frames/s | server working set MiB | managed heap MiB after the last GC | GC committed MiB then | GCs so far | managed bytes/frame |");
+    Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    var checkpoints = await SoakRun.RunAsync(service, frames, totalFrames, every, c =>
+        Console.WriteLine($"| {c.Frames} | {c.FramesPerSecond:F2} | {Mib(c.WorkingSetBytes):F1} | {Mib(c.ManagedHeapBytes):F1} | {Mib(c.ManagedCommittedBytes):F1} | {c.Collections:F0} " +
+                          $"| {c.AllocatedBytesPerFrame:F0} ({100 * c.AllocatedBytesPerFrame / rawRgbBytes:F1}% of a raw frame) |"));
+    // The first checkpoint holds the stream's start (prompt, memory filling up, pools
+    // growing). After it, warm-up growth slows down while a leak keeps its pace: the
+    // growth over the whole rest is printed beside that over its last half.
+    if (checkpoints.Count < 3)
+    {
+        Console.WriteLine("(too few checkpoints to measure growth: use more frames or a smaller --every)");
+        return;
+    }
+    var (first, middle, last) = (checkpoints[0], checkpoints[checkpoints.Count / 2], checkpoints[^1]);
+    var settled = checkpoints.Skip(1).ToList();
+    var bytesPerFrame = settled.Sum(c => c.AllocatedBytesPerFrame * c.WindowFrames) / settled.Sum(c => c.WindowFrames);
+    Console.WriteLine();
+    Console.WriteLine($"server working set: {Mib(last.WorkingSetBytes - first.WorkingSetBytes):+0.0;-0.0} MiB from frame {first.Frames} to {last.Frames}, " +
+                      $"{Mib(last.WorkingSetBytes - middle.WorkingSetBytes):+0.0;-0.0} MiB of it from frame {middle.Frames}; " +
+                      $"managed heap after the last GC {Mib(last.ManagedHeapBytes - first.ManagedHeapBytes):+0.0;-0.0} MiB from frame {first.Frames}; " +
+                      $"managed allocation {bytesPerFrame:F0} bytes/frame ({100 * bytesPerFrame / rawRgbBytes:F1}% of a {frames.Width}x{frames.Height} RGB frame)");
+
+    static double Mib(double bytes) => bytes / (1 << 20);
+}
 
 static double Delta(Dictionary<string, double> before, Dictionary<string, double> after, Func<string, bool> select) =>
     after.Where(kv => select(kv.Key)).Sum(kv => kv.Value - before.GetValueOrDefault(kv.Key));

@@ -115,28 +115,38 @@ public sealed class SegmentationService(
         MaskEncoding encoding, CancellationToken cancellation)
     {
         var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var reading = Task.Run(async () =>
         {
             try
             {
-                while (await requestStream.MoveNext(cancellation))
-                    await queue.AddAsync(NextFrame(requestStream.Current), cancellation);
+                while (await requestStream.MoveNext(stopReading.Token))
+                    await queue.AddAsync(NextFrame(requestStream.Current), stopReading.Token);
                 queue.Complete();
             }
             catch (Exception e)
             {
                 queue.Complete(e);
             }
-        }, cancellation);
+        });
 
-        while (await queue.TakeAsync(cancellation) is { } entry)
+        try
         {
-            var reply = entry.Frame is { } frame
-                ? await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation)
-                : new TrackResponse { FrameIndex = entry.FrameIndex, Skipped = true };
-            await writes.WriteAsync(reply);
+            while (await queue.TakeAsync(cancellation) is { } entry)
+            {
+                var reply = entry.Frame is { } frame
+                    ? await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation)
+                    : new TrackResponse { FrameIndex = entry.FrameIndex, Skipped = true };
+                await writes.WriteAsync(reply);
+            }
         }
-        await reading;
+        finally
+        {
+            // The reader must not outlive the call (a failed write ends it early): grpc-dotnet
+            // does not allow reading a finished call's request stream.
+            await stopReading.CancelAsync();
+            await reading;
+        }
     }
 
     /// <summary>The stream's replies, written under the token that may cancel them.</summary>
