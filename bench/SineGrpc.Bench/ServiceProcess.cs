@@ -77,13 +77,6 @@ internal sealed class ServiceProcess : IDisposable
         throw new TimeoutException("the server did not report SERVING within 3 minutes");
     }
 
-    /// <summary>The server process's resident memory now: managed heap, buffer pools, ONNX Runtime's native memory.</summary>
-    public double WorkingSetBytes()
-    {
-        _process.Refresh();
-        return _process.WorkingSet64;
-    }
-
     /// <summary>The server's metrics now, as (name with labels) -> value.</summary>
     public async Task<Dictionary<string, double>> ScrapeAsync()
     {

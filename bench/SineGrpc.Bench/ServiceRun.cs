@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using Google.Protobuf;
-using Grpc.Core;
-using Grpc.Net.Client;
 using Sine.V1;
 
 namespace SineGrpc.Bench;
@@ -28,7 +25,7 @@ internal static class ServiceRun
     public static async Task<Result> RunAsync(string address, BenchFrames frames, int streams, int framesPerStream = int.MaxValue,
         int settleFrames = 0, Func<Task>? settled = null)
     {
-        using var channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
+        using var channel = BenchTrackCall.OpenChannel(address);
         var client = new Segmentation.SegmentationClient(channel);
         var latency = new LatencyStats();
         var stages = new StageMeans();
@@ -66,23 +63,14 @@ internal static class ServiceRun
     private static async Task<int> StreamAsync(Segmentation.SegmentationClient client, BenchFrames frames, int first, int count, int measureFrom,
         Func<Task> settle, LatencyStats latency, StageMeans stages)
     {
-        using var call = client.Track();
-        await call.RequestStream.WriteAsync(new TrackRequest { Start = new TrackStart() });
+        using var call = await BenchTrackCall.StartAsync(client);
         var measured = 0;
         for (var t = first; t < first + count; t++)
         {
             if (t == measureFrom)
                 await settle();
-            var frame = new TrackFrame { FrameIndex = (ulong)t, Image = new Image { Encoded = UnsafeByteOperations.UnsafeWrap(frames.Jpegs[t]) } };
-            if (t == first)
-                frame.Prompts.Add(new Prompt { ObjectId = 1, Mask = new Mask { Png = UnsafeByteOperations.UnsafeWrap(frames.MaskPng) } });
             var sent = Stopwatch.GetTimestamp();
-            await call.RequestStream.WriteAsync(new TrackRequest { Frame = frame });
-            if (!await call.ResponseStream.MoveNext(CancellationToken.None))
-                throw new InvalidOperationException("the stream ended early");
-            var reply = call.ResponseStream.Current;
-            if (reply.Error is not null)
-                throw new InvalidOperationException($"frame {t}: {reply.Error.Status} {reply.Error.Message}");
+            var reply = await call.ServeAsync(frames, frameIndex: t, clipIndex: t, prompt: t == first);
             if (t >= measureFrom)
             {
                 latency.Add(Stopwatch.GetElapsedTime(sent).TotalMilliseconds);
@@ -91,8 +79,7 @@ internal static class ServiceRun
                 measured++;
             }
         }
-        await call.RequestStream.CompleteAsync();
-        while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+        await call.CompleteAsync();
         return measured;
     }
 }

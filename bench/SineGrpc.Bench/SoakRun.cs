@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using Google.Protobuf;
-using Grpc.Net.Client;
 using Sine.V1;
 
 namespace SineGrpc.Bench;
@@ -18,10 +16,8 @@ internal static class SoakRun
 
     public static async Task<List<Checkpoint>> RunAsync(ServiceProcess service, BenchFrames frames, int totalFrames, int every, Action<Checkpoint> report)
     {
-        using var channel = GrpcChannel.ForAddress(service.GrpcAddress, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
-        var client = new Segmentation.SegmentationClient(channel);
-        using var call = client.Track();
-        await call.RequestStream.WriteAsync(new TrackRequest { Start = new TrackStart() });
+        using var channel = BenchTrackCall.OpenChannel(service.GrpcAddress);
+        using var call = await BenchTrackCall.StartAsync(new Segmentation.SegmentationClient(channel));
 
         var checkpoints = new List<Checkpoint>();
         var previous = await service.ScrapeAsync();
@@ -29,14 +25,7 @@ internal static class SoakRun
         var sinceCheckpoint = 0;
         for (var t = 0; t < totalFrames; t++)
         {
-            var frame = new TrackFrame { FrameIndex = (ulong)t, Image = new Image { Encoded = UnsafeByteOperations.UnsafeWrap(frames.Jpegs[PingPong(t, frames.Jpegs.Count)]) } };
-            if (t == 0)
-                frame.Prompts.Add(new Prompt { ObjectId = 1, Mask = new Mask { Png = UnsafeByteOperations.UnsafeWrap(frames.MaskPng) } });
-            await call.RequestStream.WriteAsync(new TrackRequest { Frame = frame });
-            if (!await call.ResponseStream.MoveNext(CancellationToken.None))
-                throw new InvalidOperationException("the stream ended early");
-            if (call.ResponseStream.Current.Error is { } error)
-                throw new InvalidOperationException($"frame {t}: {error.Status} {error.Message}");
+            await call.ServeAsync(frames, frameIndex: t, clipIndex: PingPong(t, frames.Jpegs.Count), prompt: t == 0);
             sinceCheckpoint++;
             if ((t + 1) % every != 0 && t + 1 != totalFrames)
                 continue;
@@ -44,7 +33,7 @@ internal static class SoakRun
             var seconds = clock.Elapsed.TotalSeconds;
             var now = await service.ScrapeAsync();
             var allocated = Sum(now, "dotnet_gc_heap_total_allocated") - Sum(previous, "dotnet_gc_heap_total_allocated");
-            var checkpoint = new Checkpoint(t + 1, sinceCheckpoint, sinceCheckpoint / seconds, service.WorkingSetBytes(),
+            var checkpoint = new Checkpoint(t + 1, sinceCheckpoint, sinceCheckpoint / seconds, Sum(now, "dotnet_process_memory_working_set"),
                 Sum(now, "dotnet_gc_last_collection_heap_size"), Sum(now, "dotnet_gc_last_collection_memory_committed_size"),
                 Sum(now, "dotnet_gc_collections"), allocated / sinceCheckpoint);
             checkpoints.Add(checkpoint);
@@ -52,8 +41,7 @@ internal static class SoakRun
             (previous, sinceCheckpoint) = (now, 0);
             clock.Restart();
         }
-        await call.RequestStream.CompleteAsync();
-        while (await call.ResponseStream.MoveNext(CancellationToken.None)) { }
+        await call.CompleteAsync();
         return checkpoints;
     }
 
@@ -67,9 +55,7 @@ internal static class SoakRun
         return phase < n ? phase : period - phase;
     }
 
-    // A metric summed over its label sets (the heap size comes per generation).
+    // A metric summed over its label sets (heap sizes and GC counts come per generation).
     private static double Sum(Dictionary<string, double> metrics, string name) =>
-        metrics.Where(kv => kv.Key == name || kv.Key.StartsWith(name + "{", StringComparison.Ordinal) || kv.Key.StartsWith(name + "_", StringComparison.Ordinal))
-            .Where(kv => !kv.Key.Contains("_bucket", StringComparison.Ordinal))
-            .Sum(kv => kv.Value);
+        metrics.Where(kv => kv.Key.StartsWith(name, StringComparison.Ordinal)).Sum(kv => kv.Value);
 }
