@@ -1,3 +1,6 @@
+using Microsoft.ML.OnnxRuntime;
+using SineGrpc.Engine.Sessions;
+
 namespace SineGrpc.Engine.Memory;
 
 /// <summary>
@@ -9,20 +12,28 @@ namespace SineGrpc.Engine.Memory;
 /// objects is anchored there, and up to <see cref="MemoryPolicy.RecentCapacity"/>
 /// predicted frames are kept by decayed score. Re-anchoring an object moves its label
 /// mass in older anchors to background, so only its newest prompt speaks for it.
+///
+/// The frames' features live in one <see cref="FeatureSlab"/>, which the decoder reads in
+/// place; an entry knows its slot, and its labels are small enough to copy per run.
 /// </summary>
 public sealed class DenseMemory : IDisposable
 {
     private readonly List<int> _objectIds = [];
     private readonly List<DenseEntry> _anchors = [];
     private readonly RecentEntries<DenseEntry> _recent;
+    private readonly FeatureSlab _features;
+    // The entry in each slot of the slab: _bySlot[i].Slot == i.
+    private readonly List<DenseEntry> _bySlot = [];
 
-    public DenseMemory(int channels, int height, int width, MemoryPolicy policy)
+    /// <param name="slabMemory">Where the features' slab comes from (<see cref="HostMemory.Native"/> by default).</param>
+    public DenseMemory(int channels, int height, int width, MemoryPolicy policy, HostMemory? slabMemory = null)
     {
         Channels = channels;
         Height = height;
         Width = width;
         Policy = policy;
         _recent = new RecentEntries<DenseEntry>(policy);
+        _features = new FeatureSlab(slabMemory ?? HostMemory.Native, channels * height * width, policy.Capacity);
     }
 
     public int Channels { get; }
@@ -39,10 +50,13 @@ public sealed class DenseMemory : IDisposable
 
     public int EntryCount => _anchors.Count + _recent.Items.Count;
 
-    public long ByteSize => (long)EntryCount * (Channels + LabelCount) * Cells * sizeof(float);
+    public long ByteSize => _features.ByteSize + (long)EntryCount * LabelCount * Cells * sizeof(float);
 
     /// <summary>Frame numbers held, anchors first (for tests and diagnostics).</summary>
     public IReadOnlyList<int> Frames => [.. Entries.Select(e => e.FrameNumber)];
+
+    /// <summary>Frame numbers held, in the order the decoder sees them (for tests and diagnostics).</summary>
+    public IReadOnlyList<int> FramesInDecoderOrder => [.. _bySlot.Select(e => e.FrameNumber)];
 
     private IEnumerable<DenseEntry> Entries => _anchors.Concat(_recent.Items);
 
@@ -78,19 +92,60 @@ public sealed class DenseMemory : IDisposable
         foreach (var id in anchoredIds)
             Unanchor(id);
 
-        var entry = new DenseEntry(PooledArray<float>.CopyOf(features), PooledArray<float>.CopyOf(labels), [.. anchoredIds], 1f, frameNumber);
+        var entry = new DenseEntry(PooledArray<float>.CopyOf(labels), [.. anchoredIds], 1f, frameNumber);
         if (Policy.FixFirstFrame)
+        {
             _anchors.Add(entry);
+            Store(entry, features);
+        }
         else
-            _recent.Add(entry, frameNumber)?.Dispose();
+        {
+            AddRecent(entry, features, frameNumber);
+        }
     }
 
     /// <summary>Stores a predicted frame with its score (mean of the objects' scores).</summary>
     public void Remember(ReadOnlySpan<float> features, ReadOnlySpan<float> labels, float score, int frameNumber)
     {
         CheckShapes(features, labels);
-        var entry = new DenseEntry(PooledArray<float>.CopyOf(features), PooledArray<float>.CopyOf(labels), [], score, frameNumber);
-        _recent.Add(entry, frameNumber)?.Dispose();
+        AddRecent(new DenseEntry(PooledArray<float>.CopyOf(labels), [], score, frameNumber), features, frameNumber);
+    }
+
+    // The policy picks what leaves before the features are written: a frame that enters
+    // takes the slot of the one it evicts, and a frame evicted on arrival is never written.
+    private void AddRecent(DenseEntry entry, ReadOnlySpan<float> features, int frameNumber)
+    {
+        var evicted = _recent.Add(entry, frameNumber);
+        if (ReferenceEquals(evicted, entry))
+        {
+            entry.Dispose();
+            return;
+        }
+        if (evicted is null)
+        {
+            Store(entry, features);
+            return;
+        }
+        entry.Slot = evicted.Slot;
+        _bySlot[entry.Slot] = entry;
+        _features.Overwrite(entry.Slot, features);
+        evicted.Dispose();
+    }
+
+    private void Store(DenseEntry entry, ReadOnlySpan<float> features)
+    {
+        entry.Slot = _features.Add(features);
+        _bySlot.Add(entry);
+    }
+
+    private void Release(DenseEntry entry)
+    {
+        _features.RemoveAt(entry.Slot);
+        var last = _bySlot[^1];
+        _bySlot[entry.Slot] = last;
+        last.Slot = entry.Slot;
+        _bySlot.RemoveAt(_bySlot.Count - 1);
+        entry.Dispose();
     }
 
     /// <summary>Stops tracking an object: its channel leaves every stored frame.</summary>
@@ -109,31 +164,50 @@ public sealed class DenseMemory : IDisposable
     /// <summary>Stored frames from frame <paramref name="sinceFrame"/> on.</summary>
     public int CountSince(int sinceFrame) => Entries.Count(e => e.FrameNumber >= sinceFrame);
 
-    /// <summary>Copies the whole memory into the decoder's inputs: [M, C, h, w] and [M, L, h, w].</summary>
+    /// <summary>Copies the whole memory, in decoder order: features [M, C, h, w] and labels [M, L, h, w].</summary>
     public void CopyTo(Span<float> features, Span<float> labels)
     {
         var all = new int[_objectIds.Count];
         for (var i = 0; i < all.Length; i++)
             all[i] = i + 1;
-        CopyTo(features, labels, int.MinValue, all);
+        CopyFeaturesTo(features, int.MinValue);
+        CopyLabelsTo(labels, int.MinValue, all);
     }
 
     /// <summary>
-    /// Copies the frames stored from <paramref name="sinceFrame"/> on, with only the label
-    /// <paramref name="channels"/> given: features [M, C, h, w] and labels
-    /// [M, 1 + channels, h, w], where the background is everything not among them.
+    /// The features of every stored frame as the decoder's [M, C, h, w] input, read where
+    /// they lie (no copy); in the order of <see cref="CopyLabelsTo"/> with no frame left out.
+    /// Dispose it before changing the memory.
     /// </summary>
-    public void CopyTo(Span<float> features, Span<float> labels, int sinceFrame, ReadOnlySpan<int> channels)
+    public OrtValue FeaturesAsOrtValue() => _features.AsOrtValue(Channels, Height, Width);
+
+    /// <summary>Copies the features of the frames stored from <paramref name="sinceFrame"/> on: [M, C, h, w].</summary>
+    public void CopyFeaturesTo(Span<float> features, int sinceFrame)
     {
-        var cells = Cells;
-        var featureSize = Channels * cells;
-        var labelSize = (1 + channels.Length) * cells;
         var m = 0;
-        foreach (var entry in Entries)
+        foreach (var entry in _bySlot)
         {
             if (entry.FrameNumber < sinceFrame)
                 continue;
-            entry.Features.Span.CopyTo(features.Slice(m * featureSize, featureSize));
+            _features[entry.Slot].CopyTo(features.Slice(m * _features.SlotSize, _features.SlotSize));
+            m++;
+        }
+    }
+
+    /// <summary>
+    /// Copies the labels of the frames stored from <paramref name="sinceFrame"/> on, with
+    /// only the label <paramref name="channels"/> given: [M, 1 + channels, h, w], where the
+    /// background is everything not among them.
+    /// </summary>
+    public void CopyLabelsTo(Span<float> labels, int sinceFrame, ReadOnlySpan<int> channels)
+    {
+        var cells = Cells;
+        var labelSize = (1 + channels.Length) * cells;
+        var m = 0;
+        foreach (var entry in _bySlot)
+        {
+            if (entry.FrameNumber < sinceFrame)
+                continue;
             var source = entry.Labels.Span;
             var target = labels.Slice(m * labelSize, labelSize);
             var background = target[..cells];
@@ -157,6 +231,8 @@ public sealed class DenseMemory : IDisposable
             entry.Dispose();
         _anchors.Clear();
         _recent.Clear();
+        _bySlot.Clear();
+        _features.Dispose();
     }
 
     // An object re-anchored elsewhere no longer speaks from its old anchors: its mass
@@ -171,8 +247,8 @@ public sealed class DenseMemory : IDisposable
                 continue;
             if (anchor.AnchoredIds.Count == 0)
             {
-                anchor.Dispose();
                 _anchors.RemoveAt(i);
+                Release(anchor);
             }
             else if (channel > 0)
             {
@@ -189,10 +265,11 @@ public sealed class DenseMemory : IDisposable
             throw new ArgumentException($"labels hold {labels.Length} values, expected {LabelCount}x{Height}x{Width}");
     }
 
-    private sealed class DenseEntry(PooledArray<float> features, PooledArray<float> labels, HashSet<int> anchoredIds, float score, int frameNumber)
+    private sealed class DenseEntry(PooledArray<float> labels, HashSet<int> anchoredIds, float score, int frameNumber)
         : IScoredEntry, IDisposable
     {
-        public PooledArray<float> Features { get; } = features;
+        /// <summary>Where its features are in the slab.</summary>
+        public int Slot { get; set; } = -1;
         public PooledArray<float> Labels { get; private set; } = labels;
         public HashSet<int> AnchoredIds { get; } = anchoredIds;
         public float Score { get; } = score;
@@ -231,10 +308,6 @@ public sealed class DenseMemory : IDisposable
             }
         }
 
-        public void Dispose()
-        {
-            Features.Dispose();
-            Labels.Dispose();
-        }
+        public void Dispose() => Labels.Dispose();
     }
 }

@@ -20,6 +20,15 @@ public abstract class HostMemory : IDisposable
     /// <summary>Pooled managed arrays: what CPU execution wants.</summary>
     public static HostMemory Managed { get; } = new ManagedHostMemory();
 
+    /// <summary>
+    /// Blocks of exactly the size asked for, from the native heap, freed when given back:
+    /// for buffers a stream keeps for its whole life (a dense memory's features). Pooled
+    /// arrays would round such a buffer up to a power of two (a 75 MB memory takes 128)
+    /// and keep it after the stream ends; the native heap hands blocks this large back to
+    /// the operating system when they are freed.
+    /// </summary>
+    public static HostMemory Native { get; } = new NativeHostMemory();
+
     /// <summary>True when the buffers are page-locked for the GPU.</summary>
     public abstract bool IsPinned { get; }
 
@@ -45,15 +54,57 @@ public abstract class HostTensor : IDisposable
     public abstract Span<float> Span { get; }
 
     /// <summary>A tensor of <paramref name="shape"/> over this buffer (no copy); dispose it before the buffer.</summary>
-    public abstract OrtValue AsOrtValue(params long[] shape);
+    public OrtValue AsOrtValue(params long[] shape)
+    {
+        var elements = Elements(shape);
+        if (elements != Length)
+            throw new ArgumentException($"shape [{string.Join(", ", shape)}] has {elements} elements; the buffer holds {Length}");
+        return Wrap(shape, elements);
+    }
+
+    /// <summary>
+    /// A tensor of <paramref name="shape"/> over the buffer's first elements (no copy), for
+    /// a buffer kept larger than what it holds now; dispose it before the buffer.
+    /// </summary>
+    public OrtValue PrefixAsOrtValue(params long[] shape)
+    {
+        var elements = Elements(shape);
+        if (elements > Length)
+            throw new ArgumentException($"shape [{string.Join(", ", shape)}] has {elements} elements; the buffer holds only {Length}");
+        return Wrap(shape, elements);
+    }
 
     public abstract void Dispose();
 
-    protected void CheckShape(long[] shape)
+    /// <summary>A tensor over the first <paramref name="elements"/> floats, which fit.</summary>
+    protected abstract OrtValue Wrap(long[] shape, long elements);
+
+    private static long Elements(long[] shape) => shape.Aggregate(1L, (product, dimension) => product * dimension);
+}
+
+/// <summary>A host buffer at a fixed native address, given back by <paramref name="release"/> once.</summary>
+internal sealed class NativeTensor(IntPtr pointer, int length, OrtMemoryInfo memoryInfo, Action release) : HostTensor
+{
+    private int _released;
+
+    public override int Length => length;
+
+    public override unsafe Span<float> Span
     {
-        var elements = shape.Aggregate(1L, (product, dimension) => product * dimension);
-        if (elements != Length)
-            throw new ArgumentException($"shape [{string.Join(", ", shape)}] has {elements} elements; the buffer holds {Length}");
+        get
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _released) != 0, this);
+            return new Span<float>((void*)pointer, length);
+        }
+    }
+
+    protected override OrtValue Wrap(long[] shape, long elements) =>
+        OrtValue.CreateTensorValueWithData(memoryInfo, TensorElementType.Float, shape, pointer, elements * sizeof(float));
+
+    public override void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0)
+            release();
     }
 }
 
@@ -69,13 +120,21 @@ internal sealed class ManagedHostMemory : HostMemory
 
         public override Span<float> Span => array.Span;
 
-        public override OrtValue AsOrtValue(params long[] shape)
-        {
-            CheckShape(shape);
-            return OrtTensors.Wrap(array.Memory, shape);
-        }
+        protected override OrtValue Wrap(long[] shape, long elements) => OrtTensors.Wrap(array.Memory[..(int)elements], shape);
 
         public override void Dispose() => array.Dispose();
+    }
+}
+
+internal sealed class NativeHostMemory : HostMemory
+{
+    public override bool IsPinned => false;
+
+    public override unsafe HostTensor Rent(int length, int capacity)
+    {
+        var floats = (nuint)Math.Max(1, Math.Max(length, capacity));
+        var pointer = (IntPtr)NativeMemory.Alloc(floats, sizeof(float));
+        return new NativeTensor(pointer, length, OrtMemoryInfo.DefaultInstance, () => NativeMemory.Free((void*)pointer));
     }
 }
 
@@ -139,7 +198,7 @@ internal sealed class PinnedHostMemory(Func<long, NativeBlock> allocate, OrtMemo
             block = allocate(bytes);
             _all.Add(block);
         }
-        return new PinnedTensor(this, block, length);
+        return new NativeTensor(block.Pointer, length, memoryInfo, () => Return(block));
     }
 
     private void Return(NativeBlock block)
@@ -156,36 +215,6 @@ internal sealed class PinnedHostMemory(Func<long, NativeBlock> allocate, OrtMemo
             block.Owner.Dispose();
         owner?.Dispose();
     }
-
-    private sealed class PinnedTensor(PinnedHostMemory memory, NativeBlock block, int length) : HostTensor
-    {
-        private int _returned;
-
-        public override int Length => length;
-
-        public override unsafe Span<float> Span
-        {
-            get
-            {
-                ObjectDisposedException.ThrowIf(Volatile.Read(ref _returned) != 0, this);
-                return new Span<float>((void*)block.Pointer, length);
-            }
-        }
-
-        public override OrtValue AsOrtValue(params long[] shape)
-        {
-            CheckShape(shape);
-            return OrtValue.CreateTensorValueWithData(memory.MemoryInfo, TensorElementType.Float, shape, block.Pointer, (long)length * sizeof(float));
-        }
-
-        public override void Dispose()
-        {
-            if (Interlocked.Exchange(ref _returned, 1) == 0)
-                memory.Return(block);
-        }
-    }
-
-    internal OrtMemoryInfo MemoryInfo => memoryInfo;
 
     private sealed class Owners(params IDisposable[] owned) : IDisposable
     {

@@ -52,6 +52,13 @@ public sealed class OnnxComponent : IDisposable
     /// </summary>
     public HostMemory InputMemory { get; }
 
+    /// <summary>
+    /// Where a stream keeps inputs it feeds to many runs (a dense memory's features): the
+    /// pinned pool on CUDA, like <see cref="InputMemory"/>; otherwise exact-size native
+    /// blocks that go back to the system when the stream ends (<see cref="HostMemory.Native"/>).
+    /// </summary>
+    public HostMemory StreamInputMemory => InputMemory.IsPinned ? InputMemory : HostMemory.Native;
+
     /// <summary>Sessions in the pool.</summary>
     public int SessionCount => _sessions.Length;
 

@@ -117,7 +117,7 @@ internal sealed class DenseTracker : IFrameTracker
 
     private DenseMemory MemoryFor(FeatureMap features)
     {
-        _memory ??= new DenseMemory(features.Channels, features.Height, features.Width, _policy);
+        _memory ??= new DenseMemory(features.Channels, features.Height, features.Width, _policy, _model.Decoder.StreamInputMemory);
         if (_memory.Height != features.Height || _memory.Width != features.Width)
             throw new InvalidInputException(
                 $"frame size changed within the stream: this model needs every frame at the first frame's size " +
@@ -155,10 +155,12 @@ internal sealed class DenseTracker : IFrameTracker
 
     /// <summary>
     /// Decodes one group of objects against the <paramref name="m"/> frames stored since it
-    /// joined. The session is leased first and given back as soon as the run is done: the
-    /// memory's copy is large (a frame of features per entry), so only as many copies exist
-    /// as decoder runs can be in flight, not one per waiting stream. The copy goes straight
-    /// into the decoder's input memory (pinned on CUDA).
+    /// joined. The decoder reads the memory's features where they lie when the group
+    /// knows every stored frame (the usual case); only a group that joined later gets a
+    /// copy of its frames, made under the session lease so that only as many copies exist
+    /// as decoder runs can be in flight, not one per waiting stream. The labels, a small
+    /// fraction of the memory, are copied per run either way (each group sees its own
+    /// channels).
     /// </summary>
     private async Task<IDisposableReadOnlyCollection<OrtValue>> RunDecoderAsync(FeatureMap features, DenseMemory memory, int sinceFrame, int[] channels, int m,
         CancellationToken cancellationToken)
@@ -166,13 +168,20 @@ internal sealed class DenseTracker : IFrameTracker
         var cells = memory.Cells;
         var labelCount = channels.Length + 1;
         using var lease = await _model.Decoder.LeaseAsync(cancellationToken);
-        using var memoryFeatures = _model.Decoder.InputMemory.Rent(m * memory.Channels * cells);
         using var memoryLabels = _model.Decoder.InputMemory.Rent(m * labelCount * cells);
-        memory.CopyTo(memoryFeatures.Span, memoryLabels.Span, sinceFrame, channels);
+        memory.CopyLabelsTo(memoryLabels.Span, sinceFrame, channels);
+        using var copiedFeatures = m < memory.EntryCount ? CopyFeatures(memory, sinceFrame, m) : null;
         using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
-        using var memFeatures = memoryFeatures.AsOrtValue(m, memory.Channels, memory.Height, memory.Width);
+        using var memFeatures = copiedFeatures?.AsOrtValue(m, memory.Channels, memory.Height, memory.Width) ?? memory.FeaturesAsOrtValue();
         using var memLabels = memoryLabels.AsOrtValue(m, labelCount, memory.Height, memory.Width);
         return await lease.RunAsync(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
+    }
+
+    private HostTensor CopyFeatures(DenseMemory memory, int sinceFrame, int m)
+    {
+        var copy = _model.Decoder.InputMemory.Rent(m * memory.Channels * memory.Cells);
+        memory.CopyFeaturesTo(copy.Span, sinceFrame);
+        return copy;
     }
 
     // Groups decoded apart need not sum to one together; memory expects distributions.

@@ -1,3 +1,4 @@
+using Microsoft.ML.OnnxRuntime;
 using SineGrpc.Engine.Memory;
 
 namespace SineGrpc.Engine.Tests.Memory;
@@ -54,6 +55,53 @@ public sealed class DenseMemoryTests
         var (_, labels) = Copy(memory);
         Assert.Equal([1f, 1f], labels[..2]);      // the object's mass went to background
         Assert.Empty(memory.ObjectIds);
+    }
+
+    // The decoder reads the features where they lie: a frame that enters takes the slot of
+    // the one it evicts, a dropped anchor's slot is filled by the last frame, and the
+    // labels are copied in the same order, so the decoder sees each frame's features with
+    // its own labels.
+    [Fact]
+    public void Features_are_read_in_place_in_the_order_the_labels_are_copied()
+    {
+        using var memory = Create(new MemoryPolicy(Capacity: 3));
+        memory.AddObjects([1, 2]);
+        memory.Anchor([10f, 10f], Labels(10), [1], 10);
+        memory.Remember([11f, 11f], Labels(11), 0.9f, 11);
+        memory.Remember([12f, 12f], Labels(12), 0.2f, 12);
+        Assert.Equal([10, 11, 12], memory.FramesInDecoderOrder);
+        memory.Remember([13f, 13f], Labels(13), 0.8f, 13);           // evicts 12: takes its slot
+        Assert.Equal([10, 11, 13], memory.FramesInDecoderOrder);
+        memory.Remember([14f, 14f], Labels(14), 0.1f, 14);           // evicted on arrival: never stored
+        Assert.Equal([10, 11, 13], memory.FramesInDecoderOrder);
+        AssertInPlaceMatchesLabels(memory);
+
+        memory.Anchor([20f, 20f], Labels(20), [2], 20);              // a second anchor: one slot more than the capacity
+        Assert.Equal([10, 11, 13, 20], memory.FramesInDecoderOrder);
+        AssertInPlaceMatchesLabels(memory);
+
+        memory.Anchor([30f, 30f], Labels(30), [1], 30);              // object 1 re-anchored: frame 10's anchor goes
+        Assert.Equal([20, 11, 13, 30], memory.FramesInDecoderOrder); // the last slot (frame 20) moved into its place
+        Assert.Equal([20, 30, 11, 13], memory.Frames);
+        AssertInPlaceMatchesLabels(memory);
+
+        var since13 = new float[3 * memory.Channels * memory.Cells];
+        memory.CopyFeaturesTo(since13, 13);
+        Assert.Equal([20f, 20f, 13f, 13f, 30f, 30f], since13);       // decoder order, frames from 13 on
+    }
+
+    // Object 1's channel carries the frame number, so each copied label row names its frame.
+    private static float[] Labels(int frame) => [0f, 0f, frame, frame, 0f, 0f];
+
+    private static void AssertInPlaceMatchesLabels(DenseMemory memory)
+    {
+        using var features = memory.FeaturesAsOrtValue();
+        Assert.Equal([memory.EntryCount, 1, 1, 2], features.GetTensorTypeAndShape().Shape);
+        var (copied, labels) = Copy(memory);
+        var inPlace = features.GetTensorDataAsSpan<float>().ToArray();
+        Assert.Equal(copied, inPlace);
+        for (var m = 0; m < memory.EntryCount; m++)
+            Assert.Equal(labels[(m * memory.LabelCount + 1) * memory.Cells], inPlace[m * memory.Cells]);
     }
 
     private static (float[] Features, float[] Labels) Copy(DenseMemory memory)

@@ -21,6 +21,27 @@ public sealed class HostMemoryTests : IDisposable
         Assert.Contains("has 4 elements", Assert.Throws<ArgumentException>(() => buffer.AsOrtValue(2, 2)).Message);
     }
 
+    // A stream's memory is kept in one native block of exactly its size, larger than what
+    // it holds while the memory fills up: the decoder reads a prefix of it.
+    [Fact]
+    public void Native_blocks_feed_a_session_whole_or_by_prefix_and_check_their_bounds()
+    {
+        Assert.False(HostMemory.Native.IsPinned);
+        var buffer = HostMemory.Native.Rent(6);
+        Assert.Equal(6, buffer.Length);
+        Assert.Equal([2f, 4f, 6f, 8f, 10f, 12f], RunDoubler(buffer, 3, 2));
+
+        using (var prefix = buffer.PrefixAsOrtValue(2, 2))
+        using (var outputs = _doubler.Run(new RunOptions(), ["x"], [prefix], ["y"]))
+            Assert.Equal([2f, 4f, 6f, 8f], outputs[0].GetTensorDataAsSpan<float>().ToArray());
+        Assert.Contains("holds only 6", Assert.Throws<ArgumentException>(() => buffer.PrefixAsOrtValue(7, 1)).Message);
+        Assert.Contains("has 4 elements", Assert.Throws<ArgumentException>(() => buffer.AsOrtValue(2, 2)).Message);
+
+        buffer.Dispose();
+        buffer.Dispose();                                 // harmless: freed once
+        Assert.Throws<ObjectDisposedException>(() => buffer.Span.Length);
+    }
+
     // The pinned pool's mechanics, on plain native memory: what differs on a GPU node is
     // only where the blocks come from (ONNX Runtime's CUDA-pinned allocator) and the
     // memory info they are tagged with.
