@@ -100,7 +100,11 @@ public sealed class SegmentationService(
         else
         {
             // One frame at a time: the next is read only when this one is answered, so a
-            // fast client is held back by HTTP/2 flow control, not buffered here.
+            // fast client is held back by HTTP/2 flow control, not buffered here. The frame's
+            // synchronous start (image decode, pre-processing) runs on a pool thread of its
+            // own rather than the one that read the request; calling it directly measured no
+            // different (bench --streams 4,8 --limit 120 on 2026-11-28: 1.02x and 1.02x the
+            // raw rate without, 1.03x and 1.05x with, within this machine's noise).
             while (await requestStream.MoveNext(cancellation))
             {
                 var frame = NextFrame(requestStream.Current);
