@@ -83,7 +83,7 @@ try
     foreach (var (result, before, after) in runs)
     {
         var fps = result.Frames / result.Seconds;
-        var allocated = Delta(before, after, k => k.StartsWith("dotnet_gc_heap_total_allocated", StringComparison.Ordinal));
+        var allocated = ScrapedMetrics.Delta(before, after, "dotnet_gc_heap_total_allocated");
         var bytesPerFrame = allocated / result.Frames;
         Console.WriteLine(
             $"| service (gRPC, loopback) | {result.Streams} | {fps:F2} | {result.Latency.Percentile(50):F1} | {result.Latency.Percentile(95):F1} | {result.Latency.Percentile(99):F1} " +
@@ -155,16 +155,13 @@ async Task SoakAsync(int totalFrames, int every)
     static double Mib(double bytes) => bytes / (1 << 20);
 }
 
-static double Delta(Dictionary<string, double> before, Dictionary<string, double> after, Func<string, bool> select) =>
-    after.Where(kv => select(kv.Key)).Sum(kv => kv.Value - before.GetValueOrDefault(kv.Key));
-
 // Mean of a histogram (in seconds) over the run, for one component, in milliseconds.
 static string MeanMs(Dictionary<string, double> before, Dictionary<string, double> after, string histogram, string component)
 {
     bool Select(string key, string suffix) =>
         key.StartsWith(histogram + suffix + "{", StringComparison.Ordinal) && key.Contains($"component=\"{component}\"", StringComparison.Ordinal);
-    var sum = Delta(before, after, k => Select(k, "_sum"));
-    var count = Delta(before, after, k => Select(k, "_count"));
+    var sum = ScrapedMetrics.Delta(before, after, k => Select(k, "_sum"));
+    var count = ScrapedMetrics.Delta(before, after, k => Select(k, "_count"));
     return count > 0 ? (1000 * sum / count).ToString("F1", CultureInfo.InvariantCulture) : "-";
 }
 

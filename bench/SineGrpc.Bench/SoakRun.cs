@@ -32,10 +32,10 @@ internal static class SoakRun
 
             var seconds = clock.Elapsed.TotalSeconds;
             var now = await service.ScrapeAsync();
-            var allocated = Sum(now, "dotnet_gc_heap_total_allocated") - Sum(previous, "dotnet_gc_heap_total_allocated");
-            var checkpoint = new Checkpoint(t + 1, sinceCheckpoint, sinceCheckpoint / seconds, Sum(now, "dotnet_process_memory_working_set"),
-                Sum(now, "dotnet_gc_last_collection_heap_size"), Sum(now, "dotnet_gc_last_collection_memory_committed_size"),
-                Sum(now, "dotnet_gc_collections"), allocated / sinceCheckpoint);
+            var allocated = ScrapedMetrics.Delta(previous, now, "dotnet_gc_heap_total_allocated");
+            var checkpoint = new Checkpoint(t + 1, sinceCheckpoint, sinceCheckpoint / seconds, ScrapedMetrics.Sum(now, "dotnet_process_memory_working_set"),
+                ScrapedMetrics.Sum(now, "dotnet_gc_last_collection_heap_size"), ScrapedMetrics.Sum(now, "dotnet_gc_last_collection_memory_committed_size"),
+                ScrapedMetrics.Sum(now, "dotnet_gc_collections"), allocated / sinceCheckpoint);
             checkpoints.Add(checkpoint);
             report(checkpoint);
             (previous, sinceCheckpoint) = (now, 0);
@@ -54,8 +54,4 @@ internal static class SoakRun
         var phase = t % period;
         return phase < n ? phase : period - phase;
     }
-
-    // A metric summed over its label sets (heap sizes and GC counts come per generation).
-    private static double Sum(Dictionary<string, double> metrics, string name) =>
-        metrics.Where(kv => kv.Key.StartsWith(name, StringComparison.Ordinal)).Sum(kv => kv.Value);
 }
