@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .norms import ChannelLayerNorm
+
 
 class Attention(nn.Module):
     """Multi-head attention with packed input projections, the parameter layout of
@@ -134,20 +136,6 @@ class DecoderLayer(nn.Module):
         attending, prototypes = queries[:n_query], queries[n_query:]
         attending = self.transformer_cross_attention_layer(attending, image, ca_mask, image_pos, queries_pos[:n_query])
         return torch.cat([self.transformer_ffn_layer1(attending), self.transformer_ffn_layer2(prototypes)], dim=0)
-
-
-class ChannelLayerNorm(nn.Module):
-    def __init__(self, channels: int, eps: float = 1e-6):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
-
-    def forward(self, x):
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).pow(2).mean(1, keepdim=True)
-        x = (x - mean) / torch.sqrt(var + self.eps)
-        return self.weight[:, None, None] * x + self.bias[:, None, None]
 
 
 class MLP(nn.Module):

@@ -66,8 +66,7 @@ def randomize(model: Sine, seed: int) -> Sine:
     variance 1/fan-in, biases small, norm affines near identity, embeddings of unit
     scale, LayerScale gammas of order 0.3 (the official 1e-5 init would make the ViT
     blocks nearly no-ops), the decoder's temperature and logit scale at their inits."""
-    from .encoder import ChannelLayerNorm as EncoderNorm
-    from .mformer import ChannelLayerNorm as DecoderNorm
+    from .norms import ChannelLayerNorm
     from .vit import LayerScale
 
     g = torch.Generator().manual_seed(seed)
@@ -77,7 +76,7 @@ def randomize(model: Sine, seed: int) -> Sine:
 
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, (nn.LayerNorm, EncoderNorm, DecoderNorm)):
+            if isinstance(module, (nn.LayerNorm, ChannelLayerNorm)):
                 module.weight.copy_(normal(module.weight.shape, 0.1, 1.0))
                 module.bias.copy_(normal(module.bias.shape, 0.1))
             elif isinstance(module, LayerScale):
