@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Grpc.Core;
 using Sine.V1;
 
@@ -189,6 +190,43 @@ public sealed class TrackTests(ServerFixture server)
             Assert.Contains("100x80", replies[0].Error.Message);
             Assert.Contains("sum", replies[1].Error.Message);
             Assert.Contains("limit", replies[2].Error.Message);
+            Assert.Null(replies[3].Error);
+            Assert.Single(replies[3].Objects);
+        }
+    }
+
+    [Fact]
+    public async Task Raw_frames_with_an_unknown_format_or_sizes_beyond_int_are_rejected_per_frame()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var pixels = new byte[frame.Width * frame.Height * 3];
+            System.Runtime.InteropServices.Marshal.Copy(frame.Data, pixels, 0, pixels.Length);
+            TrackRequest Raw(ulong index, uint width, uint height, uint stride, PixelFormat format, params Prompt[] prompts)
+            {
+                var raw = new RawImage { Width = width, Height = height, Stride = stride, Format = format, Data = ByteString.CopyFrom(pixels) };
+                var request = new TrackRequest { Frame = new TrackFrame { FrameIndex = index, Image = new Image { Raw = raw } } };
+                request.Frame.Prompts.AddRange(prompts);
+                return request;
+            }
+            uint w = (uint)frame.Width, h = (uint)frame.Height;
+
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                Raw(0, w, h, 0, (PixelFormat)7),
+                Raw(1, uint.MaxValue, uint.MaxValue, 0, PixelFormat.Bgr24),
+                Raw(2, w, h, uint.MaxValue, PixelFormat.Bgr24),
+                Raw(3, w, h, 0, PixelFormat.Bgr24, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+            ]);
+
+            Assert.Equal(4, replies.Count);
+            Assert.All(replies.Take(3), r => Assert.Equal((int)StatusCode.InvalidArgument, r.Error.Code));
+            Assert.Contains("image.raw.format 7 is not supported", replies[0].Error.Message);
+            Assert.Contains("4294967295x4294967295 is over the limit", replies[1].Error.Message);
+            Assert.Contains("stride 4294967295", replies[2].Error.Message);
             Assert.Null(replies[3].Error);
             Assert.Single(replies[3].Objects);
         }

@@ -17,13 +17,27 @@ internal static class ImageReader
                     throw new InvalidInputException($"{what}: image.encoded is empty");
                 return ImageDecoder.Decode(image.Encoded.Span, maxPixels);
             case Image.SourceOneofCase.Raw:
-                var raw = image.Raw;
-                if (raw.Format == PixelFormat.Unspecified)
-                    throw new InvalidInputException($"{what}: image.raw.format is required (PIXEL_FORMAT_RGB24 or PIXEL_FORMAT_BGR24)");
-                return ImageDecoder.FromRaw(raw.Data.Span, checked((int)raw.Width), checked((int)raw.Height), checked((int)raw.Stride),
-                    bgr: raw.Format == PixelFormat.Bgr24, maxPixels);
+                return ReadRaw(image.Raw, what, maxPixels);
             default:
                 throw new InvalidInputException($"{what}: image is required (set image.encoded or image.raw)");
         }
+    }
+
+    private static Mat ReadRaw(RawImage raw, string what, long maxPixels)
+    {
+        if (raw.Format is not (PixelFormat.Rgb24 or PixelFormat.Bgr24))
+        {
+            throw new InvalidInputException(raw.Format == PixelFormat.Unspecified
+                ? $"{what}: image.raw.format is required (PIXEL_FORMAT_RGB24 or PIXEL_FORMAT_BGR24)"
+                : $"{what}: image.raw.format {(int)raw.Format} is not supported (PIXEL_FORMAT_RGB24 or PIXEL_FORMAT_BGR24)");
+        }
+        // The wire's uint32 sizes can exceed what the engine (and OpenCV) take. No such image can
+        // be valid: it is over any pixel limit, or its rows would not fit in one message.
+        if (raw.Width > int.MaxValue || raw.Height > int.MaxValue)
+            throw new InvalidInputException($"{what}: raw image size {raw.Width}x{raw.Height} is over the limit of {maxPixels} pixels");
+        if (raw.Stride > int.MaxValue)
+            throw new InvalidInputException($"{what}: raw image stride {raw.Stride} is more bytes than a frame's data can hold");
+        return ImageDecoder.FromRaw(raw.Data.Span, (int)raw.Width, (int)raw.Height, (int)raw.Stride,
+            bgr: raw.Format == PixelFormat.Bgr24, maxPixels);
     }
 }
