@@ -233,6 +233,37 @@ public sealed class TrackTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task A_frame_of_another_shape_is_rejected_on_the_dense_model_and_a_scaled_one_is_served()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        using (var otherShape = frame.Resize(new OpenCvSharp.Size(SyntheticVideo.Width, SyntheticVideo.Width)))
+        using (var halfSize = frame.Resize(new OpenCvSharp.Size(SyntheticVideo.Width / 2, SyntheticVideo.Height / 2)))
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                TrackClient.Frame(0, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(1, SyntheticVideo.Jpeg(otherShape)),
+                TrackClient.Frame(2, SyntheticVideo.Jpeg(halfSize)),
+                TrackClient.Frame(3, jpeg),
+            ]);
+
+            Assert.Equal(4, replies.Count);
+            Assert.Equal((int)StatusCode.InvalidArgument, replies[1].Error.Code);
+            Assert.Contains("frame size changed within the stream", replies[1].Error.Message);
+            // Half the size maps to the same feature grid (frames are resized to the model's input).
+            Assert.Null(replies[2].Error);
+            Assert.Equal((SyntheticVideo.Width / 2u, SyntheticVideo.Height / 2u), (replies[2].Width, replies[2].Height));
+            Assert.Single(replies[2].Objects);
+            Assert.Null(replies[3].Error);
+            Assert.Single(replies[3].Objects);
+        }
+    }
+
+    [Fact]
     public async Task A_mask_one_pixel_narrower_than_its_frame_is_padded()
     {
         using var video = new SyntheticVideo();

@@ -120,8 +120,8 @@ internal sealed class DenseTracker : IFrameTracker
         _memory ??= new DenseMemory(features.Channels, features.Height, features.Width, _policy, _model.Decoder.StreamInputMemory);
         if (_memory.Height != features.Height || _memory.Width != features.Width)
             throw new InvalidInputException(
-                $"frame size changed within the stream: this model needs every frame at the first frame's size " +
-                $"(feature grid {_memory.Width}x{_memory.Height}, this frame {features.Width}x{features.Height})");
+                $"frame size changed within the stream: this model's memory needs every frame to give the first frame's " +
+                $"feature grid ({_memory.Width}x{_memory.Height} cells; this frame gives {features.Width}x{features.Height}): send frames of one size");
         return _memory;
     }
 
