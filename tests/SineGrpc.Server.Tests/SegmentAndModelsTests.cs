@@ -2,7 +2,10 @@ using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using Sine.V1;
+using SineGrpc.Server.Hosting;
 
 namespace SineGrpc.Server.Tests;
 
@@ -62,6 +65,48 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
             var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
             var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(new SegmentRequest { Target = image, References = { new Reference { Image = image } } }).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Segment_calls_beyond_the_limit_wait_their_turn_within_their_deadline()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
+            var request = new SegmentRequest
+            {
+                Target = image,
+                References = { new Reference { Image = image, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
+            };
+            var gate = server.Services.GetRequiredService<SegmentGate>();
+            var limit = server.Services.GetRequiredService<IOptions<ServiceLimits>>().Value.MaxConcurrentSegmentCalls;
+            var turns = new List<IDisposable>();
+            try
+            {
+                for (var i = 0; i < limit; i++)
+                    turns.Add(await gate.EnterAsync(CancellationToken.None));
+
+                // Every turn taken: a call waits, and its deadline ends it.
+                var expired = await Assert.ThrowsAsync<RpcException>(() =>
+                    server.Client.SegmentAsync(request, deadline: DateTime.UtcNow.AddSeconds(1)).ResponseAsync);
+                Assert.Equal(StatusCode.DeadlineExceeded, expired.StatusCode);
+
+                // A turn given back: the waiting call goes on.
+                var waiting = server.Client.SegmentAsync(request, deadline: DateTime.UtcNow.AddMinutes(2)).ResponseAsync;
+                await Task.Delay(500);
+                Assert.False(waiting.IsCompleted);
+                turns[0].Dispose();
+                var reply = await waiting;
+                Assert.Single(reply.Objects);
+            }
+            finally
+            {
+                foreach (var turn in turns)
+                    turn.Dispose();
+            }
         }
     }
 

@@ -29,6 +29,22 @@ public sealed partial class SettingsTests
         Assert.Contains($"'{property}'", error.Message);
     }
 
+    [Theory]
+    [InlineData("Limits:MaxConcurrentStreams", "0", "MaxConcurrentStreams")]
+    [InlineData("Limits:MaxConcurrentSegmentCalls", "-1", "MaxConcurrentSegmentCalls")]
+    [InlineData("Limits:MaxMessageBytes", "10", "MaxMessageBytes")]
+    [InlineData("Drain:GracePeriodSeconds", "-5", "GracePeriodSeconds")]
+    public void A_limit_out_of_its_range_fails_with_its_name(string key, string value, string property)
+    {
+        var error = Assert.Throws<OptionsValidationException>(() =>
+        {
+            using var app = ServerApp.Create([], new Dictionary<string, string?> { [key] = value });
+            _ = app.Services.GetRequiredService<IOptions<ServiceLimits>>().Value;
+            _ = app.Services.GetRequiredService<IOptions<DrainOptions>>().Value;
+        });
+        Assert.Contains(property, error.Message);
+    }
+
     [Fact]
     public void Limits_and_drain_reach_grpc_and_the_host()
     {

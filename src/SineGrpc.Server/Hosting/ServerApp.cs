@@ -27,8 +27,8 @@ public static class ServerApp
         // Engine:OnnxRuntime:IntraOpThreads) fails the start, naming it, instead of being ignored.
         static void Strict(BinderOptions binder) => binder.ErrorOnUnknownConfiguration = true;
         builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection(EngineOptions.Section), Strict).ValidateOnStart();
-        builder.Services.AddOptions<ServiceLimits>().Bind(builder.Configuration.GetSection(ServiceLimits.Section), Strict).ValidateOnStart();
-        builder.Services.AddOptions<DrainOptions>().Bind(builder.Configuration.GetSection(DrainOptions.Section), Strict).ValidateOnStart();
+        builder.Services.AddOptions<ServiceLimits>().Bind(builder.Configuration.GetSection(ServiceLimits.Section), Strict).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<DrainOptions>().Bind(builder.Configuration.GetSection(DrainOptions.Section), Strict).ValidateDataAnnotations().ValidateOnStart();
         // Room for the drain (which runs inside ApplicationStopping) plus the rest of shutdown.
         builder.Services.AddOptions<HostOptions>().Configure<IOptions<DrainOptions>>((host, drain) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(drain.Value.GracePeriodSeconds + 10));
@@ -37,6 +37,7 @@ public static class ServerApp
         builder.Services.AddSingleton<SessionFactory>();
         builder.Services.AddSingleton<ModelCatalog>();
         builder.Services.AddSingleton<StreamSlots>();
+        builder.Services.AddSingleton<SegmentGate>();
         builder.Services.AddSingleton<ServiceMetrics>();
         builder.Services.AddSingleton<DrainCoordinator>();
         builder.Services.AddHostedService(s => s.GetRequiredService<DrainCoordinator>());

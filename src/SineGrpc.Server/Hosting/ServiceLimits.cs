@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace SineGrpc.Server.Hosting;
 
 /// <summary>Per-process limits that protect the server and its other clients, bound from "Limits".</summary>
@@ -6,20 +8,30 @@ public sealed class ServiceLimits
     public const string Section = "Limits";
 
     /// <summary>Track streams open at once; one more gets RESOURCE_EXHAUSTED.</summary>
+    [Range(1, int.MaxValue)]
     public int MaxConcurrentStreams { get; set; } = 16;
 
     /// <summary>Objects one stream (or one Segment call) may track.</summary>
+    [Range(1, 65535)]
     public int MaxObjectsPerStream { get; set; } = 64;
 
     /// <summary>Pixels of one image or mask (default: 4K UHD, 3840 x 2160).</summary>
+    [Range(1, long.MaxValue)]
     public long MaxFramePixels { get; set; } = 3840L * 2160;
 
     /// <summary>Largest gRPC message, in bytes. The default holds a raw 4K RGB frame (about 25 MB) with room for its prompts.</summary>
+    [Range(1024, int.MaxValue)]
     public int MaxMessageBytes { get; set; } = 64 * 1024 * 1024;
 
     /// <summary>Live-mode frames (and skipped-frame markers) one stream may have waiting.</summary>
+    [Range(1, int.MaxValue)]
     public int LiveQueueCapacity { get; set; } = 32;
 
     /// <summary>Reference images one Segment call may carry.</summary>
+    [Range(1, int.MaxValue)]
     public int MaxReferences { get; set; } = 16;
+
+    /// <summary>Segment calls at work at once; more wait their turn (see <see cref="SegmentGate"/>).</summary>
+    [Range(1, int.MaxValue)]
+    public int MaxConcurrentSegmentCalls { get; set; } = 4;
 }

@@ -18,6 +18,7 @@ namespace SineGrpc.Server.Services;
 public sealed class SegmentationService(
     ModelCatalog catalog,
     StreamSlots slots,
+    SegmentGate segmentGate,
     DrainCoordinator drain,
     ServiceMetrics metrics,
     IOptions<ServiceLimits> limits,
@@ -175,6 +176,7 @@ public sealed class SegmentationService(
             var model = FindModel(request.Model);
             if (request.References.Count > _limits.MaxReferences)
                 throw new RpcException(new Status(StatusCode.InvalidArgument, $"{request.References.Count} references are over the limit of {_limits.MaxReferences}"));
+            using var turn = await segmentGate.EnterAsync(context.CancellationToken);
             return await Task.Run(() => SegmentImageAsync(model, request, context.CancellationToken), context.CancellationToken);
         }
         catch (RpcException e)
