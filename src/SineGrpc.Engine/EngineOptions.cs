@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using SineGrpc.Engine.Sessions;
 
 namespace SineGrpc.Engine;
@@ -23,18 +25,22 @@ public sealed class EngineOptions
     public string Device { get; set; } = "auto";
 
     /// <summary>CUDA device ordinal.</summary>
+    [Range(0, int.MaxValue)]
     public int CudaDeviceId { get; set; }
 
     /// <summary>ONNX Runtime sessions: execution providers, threads, pooling, optimisation cache.</summary>
+    [ValidateObjectMembers]
     public OnnxRuntimeOptions OnnxRuntime { get; set; } = new();
 
     /// <summary>The dynamic batcher that merges encoder work from concurrent streams.</summary>
+    [ValidateObjectMembers]
     public BatchingOptions Batching { get; set; } = new();
 
     /// <summary>How the embedded model is built: features, input size, label propagation, memory defaults (Engine:Embedded:*).</summary>
     public Models.Embedded.EmbeddedModelOptions Embedded { get; set; } = new();
 
     /// <summary>Largest memory capacity (entries per object) a stream may ask for.</summary>
+    [Range(1, int.MaxValue)]
     public int MaxMemoryCapacity { get; set; } = 16;
 
     public string ResolveEmbeddedCache() =>

@@ -34,11 +34,18 @@ public sealed partial class SettingsTests
     [InlineData("Limits:MaxConcurrentSegmentCalls", "-1", "MaxConcurrentSegmentCalls")]
     [InlineData("Limits:MaxMessageBytes", "10", "MaxMessageBytes")]
     [InlineData("Drain:GracePeriodSeconds", "-5", "GracePeriodSeconds")]
+    [InlineData("Engine:MaxMemoryCapacity", "0", "MaxMemoryCapacity")]
+    [InlineData("Engine:OnnxRuntime:SessionsPerComponent", "0", "SessionsPerComponent")]
+    [InlineData("Engine:OnnxRuntime:IntraOpThreads", "-3", "IntraOpThreads")]
+    [InlineData("Engine:OnnxRuntime:Cuda:GpuMemoryLimitBytes", "-1", "GpuMemoryLimitBytes")]
+    [InlineData("Engine:Batching:MaxBatchSize", "0", "MaxBatchSize")]
+    [InlineData("Engine:Batching:QueueCapacity", "0", "QueueCapacity")]
     public void A_limit_out_of_its_range_fails_with_its_name(string key, string value, string property)
     {
         var error = Assert.Throws<OptionsValidationException>(() =>
         {
             using var app = ServerApp.Create([], new Dictionary<string, string?> { [key] = value });
+            _ = app.Services.GetRequiredService<IOptions<EngineOptions>>().Value;
             _ = app.Services.GetRequiredService<IOptions<ServiceLimits>>().Value;
             _ = app.Services.GetRequiredService<IOptions<DrainOptions>>().Value;
         });

@@ -1,3 +1,6 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
 namespace SineGrpc.Engine.Sessions;
 
 /// <summary>ONNX Runtime session settings, bound from "Engine:OnnxRuntime".</summary>
@@ -9,6 +12,7 @@ public sealed class OnnxRuntimeOptions
     /// </summary>
     public List<string> ExecutionProviders { get; set; } = ["cuda", "cpu"];
 
+    [ValidateObjectMembers]
     public CudaProviderOptions Cuda { get; set; } = new();
 
     public TensorRtProviderOptions TensorRt { get; set; } = new();
@@ -20,9 +24,11 @@ public sealed class OnnxRuntimeOptions
     public string OptimizedModelCache { get; set; } = "";
 
     /// <summary>Threads inside one operator; 0 = ONNX Runtime's default (one per core).</summary>
+    [Range(0, int.MaxValue)]
     public int IntraOpThreads { get; set; }
 
     /// <summary>Threads across independent operators; 0 = ONNX Runtime's default.</summary>
+    [Range(0, int.MaxValue)]
     public int InterOpThreads { get; set; }
 
     /// <summary>
@@ -33,6 +39,7 @@ public sealed class OnnxRuntimeOptions
     public bool AllowSpinning { get; set; }
 
     /// <summary>Sessions per model component (encoder, pool, decoder). More than one helps on big GPUs.</summary>
+    [Range(1, int.MaxValue)]
     public int SessionsPerComponent { get; set; } = 1;
 
     /// <summary>
@@ -41,6 +48,7 @@ public sealed class OnnxRuntimeOptions
     /// top-k) leave cores the other uses, which serves concurrent streams more frames per
     /// second than one run at a time (see the README's benchmark).
     /// </summary>
+    [Range(1, int.MaxValue)]
     public int MaxConcurrentRunsPerSession { get; set; } = 2;
 }
 
@@ -54,6 +62,7 @@ public sealed class CudaProviderOptions
     public string CudnnConvAlgoSearch { get; set; } = "EXHAUSTIVE";
 
     /// <summary>GPU memory limit of the arena in bytes; 0 = no limit.</summary>
+    [Range(0, long.MaxValue)]
     public long GpuMemoryLimitBytes { get; set; }
 
     /// <summary>
@@ -78,14 +87,17 @@ public sealed class BatchingOptions
     public bool Enabled { get; set; } = true;
 
     /// <summary>Most frames in one encoder run.</summary>
+    [Range(1, int.MaxValue)]
     public int MaxBatchSize { get; set; } = 4;
 
     /// <summary>How long the first frame of a batch may wait for others, in microseconds.</summary>
+    [Range(0, int.MaxValue)]
     public int MaxQueueDelayMicroseconds { get; set; } = 1000;
 
     /// <summary>Batch sizes worth dispatching at once, without waiting out the delay.</summary>
     public List<int> PreferredBatchSizes { get; set; } = [];
 
     /// <summary>Frames that may wait for the encoder; callers beyond wait (backpressure).</summary>
+    [Range(1, int.MaxValue)]
     public int QueueCapacity { get; set; } = 64;
 }

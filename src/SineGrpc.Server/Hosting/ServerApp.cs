@@ -26,7 +26,7 @@ public static class ServerApp
         // A misspelt or misplaced setting (say Engine:IntraOpThreads for
         // Engine:OnnxRuntime:IntraOpThreads) fails the start, naming it, instead of being ignored.
         static void Strict(BinderOptions binder) => binder.ErrorOnUnknownConfiguration = true;
-        builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection(EngineOptions.Section), Strict).ValidateOnStart();
+        builder.Services.AddOptions<EngineOptions>().Bind(builder.Configuration.GetSection(EngineOptions.Section), Strict).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<ServiceLimits>().Bind(builder.Configuration.GetSection(ServiceLimits.Section), Strict).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<DrainOptions>().Bind(builder.Configuration.GetSection(DrainOptions.Section), Strict).ValidateDataAnnotations().ValidateOnStart();
         // Room for the drain (which runs inside ApplicationStopping) plus the rest of shutdown.
