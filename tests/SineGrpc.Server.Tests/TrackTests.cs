@@ -185,13 +185,7 @@ public sealed class TrackTests(ServerFixture server)
                 TrackClient.Frame(3, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
             ]);
 
-            Assert.Equal(4, replies.Count);
-            Assert.All(replies.Take(3), r => Assert.Equal((int)StatusCode.InvalidArgument, r.Error.Code));
-            Assert.Contains("100x80", replies[0].Error.Message);
-            Assert.Contains("sum", replies[1].Error.Message);
-            Assert.Contains("limit", replies[2].Error.Message);
-            Assert.Null(replies[3].Error);
-            Assert.Single(replies[3].Objects);
+            AssertRejectedThenTracked(replies, "100x80", "sum", "limit");
         }
     }
 
@@ -222,13 +216,7 @@ public sealed class TrackTests(ServerFixture server)
                 Raw(3, w, h, 0, PixelFormat.Bgr24, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
             ]);
 
-            Assert.Equal(4, replies.Count);
-            Assert.All(replies.Take(3), r => Assert.Equal((int)StatusCode.InvalidArgument, r.Error.Code));
-            Assert.Contains("image.raw.format 7 is not supported", replies[0].Error.Message);
-            Assert.Contains("4294967295x4294967295 is over the limit", replies[1].Error.Message);
-            Assert.Contains("stride 4294967295", replies[2].Error.Message);
-            Assert.Null(replies[3].Error);
-            Assert.Single(replies[3].Objects);
+            AssertRejectedThenTracked(replies, "image.raw.format 7 is not supported", "4294967295x4294967295 is over the limit", "stride 4294967295");
         }
     }
 
@@ -324,5 +312,18 @@ public sealed class TrackTests(ServerFixture server)
         for (var i = 0; i < 100 && !condition(); i++)
             await Task.Delay(50);
         Assert.True(condition());
+    }
+
+    /// <summary>Each reply but the last is INVALID_ARGUMENT saying its text; the last is served, with the one object.</summary>
+    private static void AssertRejectedThenTracked(List<TrackResponse> replies, params string[] rejections)
+    {
+        Assert.Equal(rejections.Length + 1, replies.Count);
+        for (var i = 0; i < rejections.Length; i++)
+        {
+            Assert.Equal((int)StatusCode.InvalidArgument, replies[i].Error?.Code);
+            Assert.Contains(rejections[i], replies[i].Error.Message);
+        }
+        Assert.Null(replies[^1].Error);
+        Assert.Single(replies[^1].Objects);
     }
 }
