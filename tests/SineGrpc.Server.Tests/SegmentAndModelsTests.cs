@@ -69,6 +69,49 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Segment_on_the_dense_model_needs_one_feature_grid_and_says_which_image_differs()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        using (var square = frame.Resize(new OpenCvSharp.Size(SyntheticVideo.Height, SyntheticVideo.Height)))
+        {
+            var request = new SegmentRequest
+            {
+                Target = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(square)) },
+                References = { new Reference { Image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) }, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
+            };
+            var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Contains("reference 0 (320x240)", error.Status.Detail);
+            Assert.Contains("the target (240x240)", error.Status.Detail);
+        }
+    }
+
+    [Fact]
+    public async Task Segment_max_instances_beyond_int_means_no_cap_and_a_long_model_name_is_cut_in_the_error()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
+            var request = new SegmentRequest
+            {
+                Target = image,
+                MaxInstances = uint.MaxValue,
+                References = { new Reference { Image = image, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
+            };
+            Assert.NotEmpty((await server.Client.SegmentAsync(request)).Instances);
+
+            request.Model = new string('m', 10_000);
+            var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
+            Assert.Equal(StatusCode.NotFound, error.StatusCode);
+            Assert.Contains($"model '{new string('m', 64)}...' not found", error.Status.Detail);
+        }
+    }
+
+    [Fact]
     public async Task Segment_calls_beyond_the_limit_wait_their_turn_within_their_deadline()
     {
         using var video = new SyntheticVideo();

@@ -221,6 +221,65 @@ public sealed class TrackTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Prompt_sizes_and_ids_beyond_int_are_rejected_per_frame()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            var hugeRle = new Prompt { ObjectId = 2, Mask = new Mask { Rle = new Rle { Height = 1u << 31, Width = 1, UncompressedCounts = { 1 } } } };
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                TrackClient.Frame(0, jpeg, hugeRle),
+                TrackClient.Frame(1, jpeg, TrackClient.PngPrompt(uint.MaxValue, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(2, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+            ]);
+
+            AssertRejectedThenTracked(replies, "1x2147483648 but its frame is 320x240", "object id 4294967295 is out of range");
+        }
+    }
+
+    [Theory]
+    [InlineData(0u, 4294967295u, 0u, "output size 4294967295x0 is over the limit")]
+    [InlineData(0u, 0u, 4294967295u, "output size 0x4294967295 is over the limit")]
+    [InlineData(4294967295u, 0u, 0u, "memory capacity must be between 1 and 16, not 4294967295")]
+    public async Task Start_options_beyond_int_end_the_stream_with_invalid_argument(uint capacity, uint width, uint height, string message)
+    {
+        var start = new TrackRequest
+        {
+            Start = new TrackStart { Memory = new MemoryOptions { Capacity = capacity }, Output = new OutputOptions { Width = width, Height = height } },
+        };
+        using var video = new SyntheticVideo();
+        var (frame, _) = video.Render(0);
+        using (frame)
+        {
+            var error = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(server.Client, [start, TrackClient.Frame(0, SyntheticVideo.Jpeg(frame))]));
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Contains(message, error.Status.Detail);
+        }
+    }
+
+    [Fact]
+    public async Task An_output_width_alone_whose_frames_would_be_over_the_pixel_limit_fails_each_frame()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            // 1200 wide keeps a 320x240 frame's aspect at 1200x900 = 1.08 MP, over the fixture's 1 MP.
+            var start = new TrackRequest { Start = new TrackStart { Output = new OutputOptions { Width = 1200 } } };
+            var replies = await TrackClient.RunAsync(server.Client, [start, TrackClient.Frame(0, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)))]);
+
+            var reply = Assert.Single(replies);
+            Assert.Equal((int)StatusCode.InvalidArgument, reply.Error.Code);
+            Assert.Contains("output size 1200x900 (for a 320x240 frame) is over the limit of 1000000 pixels", reply.Error.Message);
+        }
+    }
+
+    [Fact]
     public async Task A_frame_of_another_shape_is_rejected_on_the_dense_model_and_a_scaled_one_is_served()
     {
         using var video = new SyntheticVideo();

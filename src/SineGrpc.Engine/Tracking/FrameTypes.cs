@@ -12,16 +12,26 @@ public sealed record FrameInput(Mat Image, IReadOnlyList<PromptMask> Prompts, IR
 /// <summary>
 /// Output geometry and layout. Width/height 0 = the frame's size; one of them 0 = keep aspect.
 /// <paramref name="IncludeLogits"/>: attach the model's raw presence logits to each object (verification).
+/// <paramref name="MaxPixels"/>: the most pixels an output may have; with one side given, the
+/// other follows the frame, so only <see cref="Resolve"/> can check it.
 /// </summary>
-public sealed record OutputSpec(int Width, int Height, bool Exclusive, bool IncludeLogits = false)
+public sealed record OutputSpec(int Width, int Height, bool Exclusive, bool IncludeLogits = false, long MaxPixels = long.MaxValue)
 {
-    public (int Width, int Height) Resolve(int frameWidth, int frameHeight) => (Width, Height) switch
+    /// <summary>The output size for a frame of the given size.</summary>
+    /// <exception cref="InvalidInputException">That size is over <see cref="MaxPixels"/>.</exception>
+    public (int Width, int Height) Resolve(int frameWidth, int frameHeight)
     {
-        (0, 0) => (frameWidth, frameHeight),
-        (> 0, 0) => (Width, Math.Max(1, (int)Math.Round((double)frameHeight * Width / frameWidth))),
-        (0, > 0) => (Math.Max(1, (int)Math.Round((double)frameWidth * Height / frameHeight)), Height),
-        _ => (Width, Height),
-    };
+        var (width, height) = (Width, Height) switch
+        {
+            (0, 0) => (frameWidth, frameHeight),
+            (> 0, 0) => (Width, Math.Max(1, Math.Round((double)frameHeight * Width / frameWidth))),
+            (0, > 0) => (Math.Max(1, Math.Round((double)frameWidth * Height / frameHeight)), Height),
+            _ => ((double)Width, (double)Height),
+        };
+        if (width * height > MaxPixels)
+            throw new InvalidInputException($"output size {width}x{height} (for a {frameWidth}x{frameHeight} frame) is over the limit of {MaxPixels} pixels");
+        return ((int)width, (int)height);
+    }
 }
 
 /// <summary>One object's result: a binary mask at the output size (1 = object) and its score.</summary>

@@ -71,6 +71,9 @@ public static class Segmenter
             PromptValidation.Check(reference.Prompts, reference.Image.Width, reference.Image.Height);
         if (!input.References.Any(r => r.Prompts.Count > 0))
             throw new InvalidInputException("no reference has a mask: give at least one labelled mask");
+        _ = input.Output.Resolve(input.Target.Width, input.Target.Height);
+        if (model.Manifest.MemoryKind == MemoryKinds.Dense)
+            CheckOneFeatureGrid(model, input);
 
         var policy = new MemoryPolicy(Math.Max(1, input.References.Count), FixFirstFrame: false, DecayRatio: 0f);
         using var tracker = model.CreateTracker(policy);
@@ -104,6 +107,27 @@ public static class Segmenter
             times.PostprocessMs = Stopwatch.GetElapsedTime(post).TotalMilliseconds;
             times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             return new SegmentResult(objects, instances, semantic);
+        }
+    }
+
+    /// <summary>
+    /// The dense model matches the target's cells against the references' cells around the same
+    /// position, so every image must give one feature grid: images of one aspect ratio.
+    /// </summary>
+    private static void CheckOneFeatureGrid(LoadedModel model, SegmentInput input)
+    {
+        var target = InputGeometry.For(model.Manifest, input.Target.Width, input.Target.Height);
+        for (var r = 0; r < input.References.Count; r++)
+        {
+            var image = input.References[r].Image;
+            if (input.References[r].Prompts.Count == 0)
+                continue;
+            var reference = InputGeometry.For(model.Manifest, image.Width, image.Height);
+            if ((reference.FeatureWidth, reference.FeatureHeight) != (target.FeatureWidth, target.FeatureHeight))
+                throw new InvalidInputException(
+                    $"model '{model.Name}' matches images cell by cell, so the references and the target must give one feature grid " +
+                    $"(images of one aspect ratio): reference {r} ({image.Width}x{image.Height}) gives {reference.FeatureWidth}x{reference.FeatureHeight} cells, " +
+                    $"the target ({input.Target.Width}x{input.Target.Height}) {target.FeatureWidth}x{target.FeatureHeight}");
         }
     }
 

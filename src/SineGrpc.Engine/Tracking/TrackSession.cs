@@ -55,6 +55,7 @@ public sealed class TrackSession : IDisposable
         var width = input.Image.Width;
         var height = input.Image.Height;
         PromptValidation.Check(input.Prompts, width, height);
+        _ = _spec.Resolve(width, height);
 
         foreach (var id in input.RemovedObjectIds)
             _tracker.Remove(id);

@@ -19,6 +19,9 @@ internal static class PromptReader
         var masks = new List<PromptMask>();
         foreach (var prompt in prompts)
         {
+            // Checked here as well as by the engine: the wire's uint32 would wrap in the engine's int.
+            if (prompt.ObjectId > ushort.MaxValue)
+                throw new InvalidInputException($"object id {prompt.ObjectId} is out of range: ids are 1 to {ushort.MaxValue}");
             switch (prompt.Mask?.EncodingCase)
             {
                 case Mask.EncodingOneofCase.Rle:
@@ -38,9 +41,9 @@ internal static class PromptReader
 
     private static byte[] ReadRle(Rle rle, uint objectId, int width, int height)
     {
-        var (h, w) = (checked((int)rle.Height), checked((int)rle.Width));
         var what = $"the RLE mask of object {objectId}";
-        CheckSize(w, h, width, height, what);
+        CheckSize(rle.Width, rle.Height, width, height, what);
+        var (h, w) = ((int)rle.Height, (int)rle.Width);
         var mask = new byte[h * w];
         var hasCounts = rle.Counts.Length > 0;
         var hasRaw = rle.UncompressedCounts.Count > 0;
@@ -83,7 +86,7 @@ internal static class PromptReader
         }).ToList();
     }
 
-    private static void CheckSize(int maskWidth, int maskHeight, int width, int height, string what)
+    private static void CheckSize(long maskWidth, long maskHeight, int width, int height, string what)
     {
         if (Math.Abs(maskWidth - width) > 1 || Math.Abs(maskHeight - height) > 1)
             throw new InvalidInputException($"{what} is {maskWidth}x{maskHeight} but its frame is {width}x{height} (masks must match their frame, give or take one pixel)");

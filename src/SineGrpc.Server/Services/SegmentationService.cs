@@ -269,7 +269,7 @@ public sealed class SegmentationService(
             var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
             var threshold = request.InstanceScoreThreshold ?? 0.5f;
-            var maxInstances = request.MaxInstances == 0 ? 100 : (int)request.MaxInstances;
+            var maxInstances = request.MaxInstances == 0 ? 100 : (int)Math.Min(request.MaxInstances, int.MaxValue);
             var output = OptionsReader.Output(request.Output, _limits.MaxFramePixels);
             using var result = await Segmenter.SegmentAsync(model, new SegmentInput(references, target, output, threshold, maxInstances), cancellationToken);
 
@@ -325,7 +325,15 @@ public sealed class SegmentationService(
 
     private LoadedModel FindModel(string name) =>
         catalog.Find(name) ?? throw new RpcException(new Status(StatusCode.NotFound,
-            $"model '{name}' not found; served: {string.Join(", ", catalog.Models.Select(m => m.Name))}"));
+            $"model '{Shown(name)}' not found; served: {string.Join(", ", catalog.Models.Select(m => m.Name))}"));
+
+    // A client's string goes back in a status header: keep it short and printable.
+    private static string Shown(string text)
+    {
+        const int MaxLength = 64;
+        var printable = new string(text.Take(MaxLength).Select(c => char.IsControl(c) ? '?' : c).ToArray());
+        return text.Length > MaxLength ? printable + "..." : printable;
+    }
 
     /// <summary>Runs <paramref name="read"/>, turning bad input into INVALID_ARGUMENT for the whole call.</summary>
     private static T Invalid<T>(Func<T> read)
