@@ -344,7 +344,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     }
 
     [Fact]
-    public void EnsureBuilt_WithOtherOptions_RebuildsAndConcurrentCallersAgree()
+    public void EnsureBuilt_WithOtherOptions_BuildsBesideTheDefaultAndConcurrentCallersAgree()
     {
         var root = NewScratchFolder();
         var options = new EmbeddedModelOptions { TopK = 5, Temperature = 0.1f, Radius = 6 };
@@ -354,10 +354,15 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Single(folders.Distinct());
         Assert.Contains("top-5", ModelManifest.Read(Path.Combine(folders[0], "model.json")).Description);
 
-        var rebuilt = EmbeddedModel.EnsureBuilt(root, NullLogger.Instance);
-        Assert.Contains($"top-{new EmbeddedModelOptions().TopK},", ModelManifest.Read(Path.Combine(rebuilt, "model.json")).Description);
-        // Only the bundle and the lock file remain: no staging or retired folders.
-        Assert.Equal(new[] { EmbeddedModel.Name }, Directory.GetDirectories(root).Select(d => Path.GetFileName(d)));
+        var variantBuilt = File.GetLastWriteTimeUtc(Path.Combine(folders[0], "model.json"));
+        var defaults = EmbeddedModel.EnsureBuilt(root, NullLogger.Instance);
+        Assert.Equal(EmbeddedModel.Name, Path.GetFileName(defaults));
+        Assert.Contains($"top-{new EmbeddedModelOptions().TopK},", ModelManifest.Read(Path.Combine(defaults, "model.json")).Description);
+
+        // The variant is still there, not rebuilt, beside the defaults; no staging or retired folders.
+        Assert.Equal(folders[0], EmbeddedModel.EnsureBuilt(root, NullLogger.Instance, options));
+        Assert.Equal(variantBuilt, File.GetLastWriteTimeUtc(Path.Combine(folders[0], "model.json")));
+        Assert.Equal(new[] { EmbeddedModel.Name, Path.GetFileName(folders[0]) }.Order(), Directory.GetDirectories(root).Select(d => Path.GetFileName(d)).Order());
     }
 
     private static (float[] Data, long[] Shape) RunDecoder(string path, float[] features, long[] featureShape,

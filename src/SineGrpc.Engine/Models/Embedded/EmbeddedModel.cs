@@ -44,8 +44,8 @@ public static class EmbeddedModel
     {
         options.Validate();
         sourcePath ??= DefaultSourcePath;
-        var folder = Path.Combine(cacheRoot, Name);
         var stamp = Stamp(options);
+        var folder = Path.Combine(cacheRoot, FolderName(stamp));
         if (IsCurrent(folder, stamp))
             return folder;
 
@@ -118,6 +118,16 @@ public static class EmbeddedModel
             DecayRatio = options.DecayRatio,
         },
     };
+
+    /// <summary>
+    /// Each set of options builds into a folder of its own, so servers or evaluations with other
+    /// Engine:Embedded settings that share a cache never rebuild each other's model. The
+    /// defaults keep the plain name (the one the container image bakes in).
+    /// </summary>
+    private static string FolderName(string stamp) =>
+        stamp == Stamp(new EmbeddedModelOptions())
+            ? Name
+            : $"{Name}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(stamp)))[..12]}";
 
     private static string Stamp(EmbeddedModelOptions options) =>
         FormattableString.Invariant($"{Name} builder {BuilderVersion}; {options}\n");
