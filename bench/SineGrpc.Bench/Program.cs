@@ -4,12 +4,32 @@ using SineGrpc.Bench;
 using SineGrpc.Engine;
 using SineGrpc.Engine.Models.Embedded;
 
-// Usage: SineGrpc.Bench [--frames <folder>] [--streams 1,2,4,8] [--limit 200] [--device cpu|cuda|auto] [--server <SineGrpc.Server.dll>]
-//        SineGrpc.Bench --soak <frames> [--every 50] [...]: one long stream and the server's memory along it
 // Frames a stream serves before it is measured: its prompt, then enough for its memory
 // (6 frames by default) to fill and its buffers to reach their steady sizes.
 const int SettleFrames = 8;
-var arguments = ParseArguments(args);
+const string Usage = """
+    usage: scripts/bench [--streams 1,2,4,8] [--limit 200] [--frames <folder>] [--device cpu|cuda|auto] [--server <SineGrpc.Server.dll>]
+           scripts/bench --soak <frames> [--every 50] [--frames <folder>] [--device ...] [--server ...]
+      --streams  stream counts of the service runs      --limit  frames of the clip to use
+      --frames   folder of frames (default ../shared/data/sam2-bedroom/frames)
+      --soak     serve one stream of this many frames and read the server's memory every --every frames
+    """;
+if (args is ["-h"] or ["--help"])
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+Dictionary<string, string> arguments;
+try
+{
+    arguments = ParseArguments(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"bench: {e.Message}");
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
 var repo = FindRepositoryRoot();
 var framesFolder = arguments.GetValueOrDefault("frames") ?? Path.GetFullPath(Path.Combine(repo, "..", "shared", "data", "sam2-bedroom", "frames"));
 var streamCounts = (arguments.GetValueOrDefault("streams") ?? "1,2,4,8").Split(',').Select(int.Parse).ToArray();
@@ -189,9 +209,13 @@ static Dictionary<string, string> ParseArguments(string[] args)
     var values = new Dictionary<string, string>();
     for (var i = 0; i < args.Length; i++)
     {
-        if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
-            throw new ArgumentException($"usage: SineGrpc.Bench [--frames <folder>] [--streams 1,2,4,8] [--limit 200] [--device cpu|cuda|auto] [--server <dll>] (bad argument '{args[i]}')");
-        values[args[i][2..]] = args[++i];
+        string[] known = ["frames", "streams", "limit", "device", "server", "soak", "every"];
+        var name = args[i].StartsWith("--", StringComparison.Ordinal) ? args[i][2..] : "";
+        if (!known.Contains(name))
+            throw new ArgumentException($"unknown argument '{args[i]}'");
+        if (i + 1 >= args.Length)
+            throw new ArgumentException($"{args[i]} needs a value");
+        values[name] = args[++i];
     }
     return values;
 }

@@ -54,12 +54,17 @@ def run(seq_root, ann_root, seq, stub):
     dt = time.time() - t
     return np.mean(ious), len(frames) / dt
 
-stub = rpc.SegmentationStub(grpc.insecure_channel(sys.argv[1] if len(sys.argv) > 1 else "localhost:5000"))
-root = sys.argv[2] if len(sys.argv) > 2 else "../shared/data/davis2016-dev"
-if not os.path.isdir(f"{root}/JPEGImages/480p"):
-    sys.exit(f"needs a DAVIS-layout folder (JPEGImages/480p, Annotations/480p); {root} is not one")
-js = []
-for seq in sorted(os.listdir(f"{root}/JPEGImages/480p")):
-    j, fps = run(f"{root}/JPEGImages/480p", f"{root}/Annotations/480p", seq, stub)
-    js.append(j); print(f"{seq:12s} J={j*100:5.1f}  {fps:4.1f} fps", flush=True)
-print(f"mean J = {np.mean(js)*100:.1f}")
+def main():
+    stub = rpc.SegmentationStub(grpc.insecure_channel(sys.argv[1] if len(sys.argv) > 1 else "localhost:5000"))
+    root = sys.argv[2] if len(sys.argv) > 2 else "../shared/data/davis2016-dev"
+    if not os.path.isdir(f"{root}/JPEGImages/480p"):
+        sys.exit(f"needs a DAVIS-layout folder (JPEGImages/480p, Annotations/480p); {root} is not one")
+    js = []
+    for seq in sorted(os.listdir(f"{root}/JPEGImages/480p")):
+        j, fps = run(f"{root}/JPEGImages/480p", f"{root}/Annotations/480p", seq, stub)
+        js.append(j); print(f"{seq:12s} J={j*100:5.1f}  {fps:4.1f} fps", flush=True)
+    print(f"mean J = {np.mean(js)*100:.1f}")
+
+
+if __name__ == "__main__":
+    main()

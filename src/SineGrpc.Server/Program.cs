@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using SineGrpc.Engine.Models.Embedded;
 using SineGrpc.Server.Hosting;
 
@@ -18,5 +19,14 @@ if (args is ["build-embedded-model", var cacheFolder, .. var settings])
     return 0;
 }
 
-await ServerApp.Create(args).RunAsync();
+try
+{
+    await ServerApp.Create(args).RunAsync();
+}
+catch (Exception e) when (e is OptionsValidationException or InvalidOperationException { Source: "Microsoft.Extensions.Configuration.Binder" })
+{
+    // A setting out of its range or unknown: one line that names it, not a stack trace.
+    Console.Error.WriteLine($"error: bad setting: {e.Message}");
+    return 2;
+}
 return Environment.ExitCode;

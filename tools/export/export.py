@@ -41,8 +41,8 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights (--random)")
     p.add_argument("--input-size", type=int, help="override the input size (multiple of 14; default 1036 "
                    "for SINE, the configuration's for --random)")
-    p.add_argument("--fp16", action="store_true", help="also write encoder_fp16.onnx and decoder_fp16.onnx "
-                   "(float16 weights and compute, float32 inputs and outputs) and model_fp16.json naming them")
+    p.add_argument("--fp16", action="store_true", help="also write a float16 variant (float16 weights and compute, float32 inputs and "
+                   "outputs) as its own bundle in <output>-fp16/, named <name>-fp16")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch CPU threads")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
