@@ -95,13 +95,8 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         var (frame, truth) = video.Render(0);
         using (frame)
         {
-            var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
-            var request = new SegmentRequest
-            {
-                Target = image,
-                MaxInstances = uint.MaxValue,
-                References = { new Reference { Image = image, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
-            };
+            var request = SelfSegment(frame, truth);
+            request.MaxInstances = uint.MaxValue;
             Assert.NotEmpty((await server.Client.SegmentAsync(request)).Instances);
 
             request.Model = new string('m', 10_000);
@@ -118,12 +113,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         var (frame, truth) = video.Render(0);
         using (frame)
         {
-            var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
-            var request = new SegmentRequest
-            {
-                Target = image,
-                References = { new Reference { Image = image, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
-            };
+            var request = SelfSegment(frame, truth);
             var gate = server.Services.GetRequiredService<SegmentGate>();
             var limit = server.Services.GetRequiredService<IOptions<ServiceLimits>>().Value.MaxConcurrentSegmentCalls;
             var turns = new List<IDisposable>();
@@ -194,5 +184,16 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         var services = call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name).ToList();
         Assert.Contains("sine.v1.Segmentation", services);
         Assert.Contains("grpc.health.v1.Health", services);
+    }
+
+    /// <summary>A Segment call whose target is its own reference image, labelled with object 1.</summary>
+    private static SegmentRequest SelfSegment(OpenCvSharp.Mat frame, byte[] truth)
+    {
+        var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
+        return new SegmentRequest
+        {
+            Target = image,
+            References = { new Reference { Image = image, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
+        };
     }
 }
