@@ -206,10 +206,10 @@ static string BatchSizes(Dictionary<string, double> before, Dictionary<string, d
 
 static Dictionary<string, string> ParseArguments(string[] args)
 {
+    string[] known = ["frames", "streams", "limit", "device", "server", "soak", "every"];
     var values = new Dictionary<string, string>();
     for (var i = 0; i < args.Length; i++)
     {
-        string[] known = ["frames", "streams", "limit", "device", "server", "soak", "every"];
         var name = args[i].StartsWith("--", StringComparison.Ordinal) ? args[i][2..] : "";
         if (!known.Contains(name))
             throw new ArgumentException($"unknown argument '{args[i]}'");

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Onnx;
 
@@ -127,7 +129,7 @@ public static class EmbeddedModel
     private static string FolderName(string stamp) =>
         stamp == Stamp(new EmbeddedModelOptions())
             ? Name
-            : $"{Name}-{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(stamp)))[..12]}";
+            : $"{Name}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(stamp)))[..12]}";
 
     private static string Stamp(EmbeddedModelOptions options) =>
         FormattableString.Invariant($"{Name} builder {BuilderVersion}; {options}\n");
