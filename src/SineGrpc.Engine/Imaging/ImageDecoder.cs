@@ -38,7 +38,7 @@ public static class ImageDecoder
         if (mat is null || mat.Empty())
         {
             mat?.Dispose();
-            throw new InvalidInputException($"image bytes could not be decoded as JPEG/PNG/WebP: the {width}x{height} image is corrupt or uses an unsupported variant");
+            throw new InvalidInputException($"image bytes could not be decoded as JPEG/PNG/WebP: the {width}x{height} image is truncated, corrupt or uses an unsupported variant");
         }
         if (mat.Type() != MatType.CV_8UC3)
         {

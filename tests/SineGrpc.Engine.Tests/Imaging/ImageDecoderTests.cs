@@ -107,6 +107,35 @@ public class ImageDecoderTests
         Assert.StartsWith("image bytes could not be decoded as JPEG/PNG/WebP", e.Message);
     }
 
+    [Theory]
+    [MemberData(nameof(Encodings))]
+    public void Truncated_image_data_is_rejected(string extension, int flag, int value)
+    {
+        // A frame cut short in transit: the header is whole, the compressed data is not.
+        // Decoders would fill the missing part with grey; the service must say so instead.
+        using var image = TestImage(64, 48);
+        int[] parameters = flag < 0 ? [] : [flag, value];
+        Assert.True(Cv2.ImEncode(extension, image, out var encoded, parameters));
+        foreach (double kept in new[] { 0.3, 0.6, 0.9 })
+        {
+            var truncated = encoded.AsSpan(0, (int)(encoded.Length * kept)).ToArray();
+            Assert.Equal((64, 48), ImageDecoder.ReadSize(truncated));
+
+            var e = Assert.Throws<InvalidInputException>(() => ImageDecoder.Decode(truncated, Unlimited));
+            Assert.StartsWith("image bytes could not be decoded", e.Message);
+        }
+    }
+
+    [Fact]
+    public void Jpeg_with_bytes_after_its_end_marker_is_accepted()
+    {
+        // Some cameras append data after EOI; the image itself is whole.
+        using var image = TestImage(37, 23);
+        Cv2.ImEncode(".jpg", image, out var jpeg);
+        using var decoded = ImageDecoder.Decode([.. jpeg, 0x00, 0x12, 0xFF, 0x34], Unlimited);
+        Assert.Equal((37, 23), (decoded.Width, decoded.Height));
+    }
+
     [Fact]
     public void Raw_rgb_with_row_padding_becomes_bgr()
     {
