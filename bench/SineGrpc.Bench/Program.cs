@@ -191,11 +191,13 @@ static string BatchSizes(Dictionary<string, double> before, Dictionary<string, d
     var buckets = after.Keys.Where(k => k.StartsWith("sine_batch_size_bucket", StringComparison.Ordinal))
         .Select(k => (Key: k, Le: k[(k.IndexOf("le=\"", StringComparison.Ordinal) + 4)..].Split('"')[0]))
         .Where(b => b.Le != "+Inf")
-        .Select(b => (b.Key, Le: double.Parse(b.Le, CultureInfo.InvariantCulture), Count: after[b.Key] - before.GetValueOrDefault(b.Key)))
+        // Summed over the series of each bound (one per model).
+        .GroupBy(b => double.Parse(b.Le, CultureInfo.InvariantCulture), b => after[b.Key] - before.GetValueOrDefault(b.Key))
+        .Select(g => (Le: g.Key, Count: g.Sum()))
         .OrderBy(b => b.Le).ToList();
     var parts = new List<string>();
     var previous = 0.0;
-    foreach (var (_, le, count) in buckets)
+    foreach (var (le, count) in buckets)
     {
         if (count - previous > 0)
             parts.Add($"{le}:{count - previous:F0}");

@@ -29,6 +29,7 @@ public sealed class MetricsTests(ServerFixture server)
         Assert.Contains("sine_errors_total{", text);
         Assert.Contains("status=\"INVALID_ARGUMENT\"", text);
         Assert.Contains("sine_inference_duration_seconds_bucket", text);
+        Assert.Matches("sine_inference_duration_seconds_count\\{[^}]*component=\"encoder\"[^}]*model=\"resnet18-lp\"", text);
         Assert.Contains("sine_queue_duration_seconds_bucket", text);
         Assert.Contains("sine_execution_provider_info", text);
     }

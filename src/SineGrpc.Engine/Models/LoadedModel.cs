@@ -44,11 +44,24 @@ public sealed class LoadedModel : IDisposable
     public static LoadedModel Load(string folder, SessionFactory sessions, BatchingOptions? batching = null, EngineMetrics? metrics = null)
     {
         var manifest = ModelManifest.Read(Path.Combine(folder, "model.json"));
-        var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder));
-        var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder));
-        var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile)) : null;
+        var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder), manifest.Name);
+        var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder), manifest.Name);
+        var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile), manifest.Name) : null;
         var batcher = batching is { Enabled: true } ? new EncoderBatcher(encoder, batching, metrics ?? new EngineMetrics()) : null;
         return new LoadedModel(folder, manifest, encoder, decoder, pool, batcher);
+    }
+
+    /// <summary>Whether the components record metrics (see <see cref="OnnxComponent.RecordsMetrics"/>).</summary>
+    internal bool RecordsMetrics
+    {
+        get => Encoder.RecordsMetrics;
+        set
+        {
+            Encoder.RecordsMetrics = value;
+            Decoder.RecordsMetrics = value;
+            if (Pool is not null)
+                Pool.RecordsMetrics = value;
+        }
     }
 
     public void Dispose()

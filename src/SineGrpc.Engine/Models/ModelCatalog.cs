@@ -75,6 +75,7 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
 
     // One full frame through every component, at a typical size, so the first real
     // stream does not pay for lazy initialisation (and CUDA for its algorithm search).
+    // Left out of the metrics: they count the service's work.
     private static async Task WarmupAsync(LoadedModel model)
     {
         var width = model.Manifest.InputSize;
@@ -86,9 +87,17 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
         // one-pixel line can vanish (and an empty prompt is rejected).
         for (var y = height / 4; y < height / 2; y++)
             mask.Span[(y * width + width / 4)..(y * width + width / 2)].Fill(1);
-        using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
-        using (await session.ProcessFrameAsync(new FrameInput(image, [new PromptMask(1, mask.Memory)], []))) { }
-        using (await session.ProcessFrameAsync(new FrameInput(image, [], []))) { }
+        model.RecordsMetrics = false;
+        try
+        {
+            using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
+            using (await session.ProcessFrameAsync(new FrameInput(image, [new PromptMask(1, mask.Memory)], []))) { }
+            using (await session.ProcessFrameAsync(new FrameInput(image, [], []))) { }
+        }
+        finally
+        {
+            model.RecordsMetrics = true;
+        }
     }
 
     public void Dispose()

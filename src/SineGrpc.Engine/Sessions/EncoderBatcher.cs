@@ -146,9 +146,12 @@ public sealed class EncoderBatcher : IAsyncDisposable
         var outputLength = first.Output.Length;
         try
         {
-            foreach (var work in batch)
-                _metrics.Queued("encoder-batch", Stopwatch.GetElapsedTime(work.Enqueued));
-            _metrics.Batched(count);
+            if (_encoder.RecordsMetrics)
+            {
+                foreach (var work in batch)
+                    _metrics.Queued(_encoder.Model, "encoder-batch", Stopwatch.GetElapsedTime(work.Enqueued));
+                _metrics.Batched(_encoder.Model, count);
+            }
             if (count == 1)
             {
                 // The common case: bind the caller's own buffers, no copies.

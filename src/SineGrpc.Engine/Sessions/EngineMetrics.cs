@@ -4,7 +4,9 @@ namespace SineGrpc.Engine.Sessions;
 
 /// <summary>
 /// The engine's instruments (meter "SineGrpc.Engine"): time spent waiting for and
-/// running each ONNX component, and encoder batch sizes. Exported by the host.
+/// running each ONNX component, and encoder batch sizes, tagged with the model. Exported
+/// by the host. The histograms' counts are run counts: encoder runs per frame answered
+/// can be read from them (warm-up runs are left out, see <see cref="OnnxComponent.RecordsMetrics"/>).
 /// </summary>
 public sealed class EngineMetrics
 {
@@ -24,11 +26,11 @@ public sealed class EngineMetrics
             advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 3, 4, 6, 8, 12, 16, 32] });
     }
 
-    public void Queued(string component, TimeSpan wait) =>
-        _queue.Record(wait.TotalSeconds, new KeyValuePair<string, object?>("component", component));
+    public void Queued(string model, string component, TimeSpan wait) =>
+        _queue.Record(wait.TotalSeconds, new("model", model), new("component", component));
 
-    public void Computed(string component, string provider, TimeSpan time) =>
-        _compute.Record(time.TotalSeconds, new("component", component), new("provider", provider));
+    public void Computed(string model, string component, string provider, TimeSpan time) =>
+        _compute.Record(time.TotalSeconds, new("model", model), new("component", component), new("provider", provider));
 
-    public void Batched(int size) => _batch.Record(size);
+    public void Batched(string model, int size) => _batch.Record(size, new KeyValuePair<string, object?>("model", model));
 }

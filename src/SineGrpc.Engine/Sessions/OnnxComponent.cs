@@ -19,11 +19,13 @@ public sealed class OnnxComponent : IDisposable
     private readonly RunOptions _runOptions = new();
     private readonly EngineMetrics _metrics;
     private long _runs;
+    private volatile bool _recordsMetrics = true;
 
-    internal OnnxComponent(string name, InferenceSession[] sessions, string executionProvider, int maxRunsPerSession, EngineMetrics metrics,
+    internal OnnxComponent(string name, string model, InferenceSession[] sessions, string executionProvider, int maxRunsPerSession, EngineMetrics metrics,
         HostMemory? inputMemory = null)
     {
         Name = name;
+        Model = model;
         InputMemory = inputMemory ?? HostMemory.Managed;
         _sessions = sessions;
         _metrics = metrics;
@@ -42,6 +44,20 @@ public sealed class OnnxComponent : IDisposable
 
     /// <summary>Component name: "encoder", "pool" or "decoder".</summary>
     public string Name { get; }
+
+    /// <summary>The model the component belongs to (its metrics' "model" tag; empty when built alone).</summary>
+    public string Model { get; }
+
+    /// <summary>
+    /// Whether runs and queue waits go to <see cref="EngineMetrics"/> (<see cref="Runs"/>
+    /// counts every run regardless). Off while the catalog warms the model up, so that the
+    /// exported counts are the service's work: one encoder run per frame reads as one.
+    /// </summary>
+    internal bool RecordsMetrics
+    {
+        get => _recordsMetrics;
+        set => _recordsMetrics = value;
+    }
 
     /// <summary>The execution provider the sessions run on ("CUDA", "TensorRT" or "CPU").</summary>
     public string ExecutionProvider { get; }
@@ -106,7 +122,8 @@ public sealed class OnnxComponent : IDisposable
     {
         var waiting = Stopwatch.GetTimestamp();
         await _leases.WaitAsync(cancellationToken);
-        _metrics.Queued(Name, Stopwatch.GetElapsedTime(waiting));
+        if (RecordsMetrics)
+            _metrics.Queued(Model, Name, Stopwatch.GetElapsedTime(waiting));
         _idle.TryDequeue(out var session);
         return new SessionLease(this, session!);
     }
@@ -179,7 +196,11 @@ public sealed class OnnxComponent : IDisposable
         return Stopwatch.GetTimestamp();
     }
 
-    private void Computed(long started) => _metrics.Computed(Name, ExecutionProvider, Stopwatch.GetElapsedTime(started));
+    private void Computed(long started)
+    {
+        if (RecordsMetrics)
+            _metrics.Computed(Model, Name, ExecutionProvider, Stopwatch.GetElapsedTime(started));
+    }
 
     public void Dispose()
     {

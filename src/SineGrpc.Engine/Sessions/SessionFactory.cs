@@ -38,7 +38,11 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
         return order;
     }
 
-    public OnnxComponent Create(string name, string modelPath)
+    /// <summary>A session pool for one component of a model, on the first provider that loads.</summary>
+    /// <param name="name">Component name ("encoder", "pool", "decoder"): logs, metrics, the optimised-model cache.</param>
+    /// <param name="modelPath">The component's ONNX file.</param>
+    /// <param name="model">The model it belongs to: the metrics' "model" tag.</param>
+    public OnnxComponent Create(string name, string modelPath, string model = "")
     {
         var device = _options.Device.Trim().ToLowerInvariant();
         foreach (var provider in ProviderOrder())
@@ -54,7 +58,7 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
                 var sessions = new InferenceSession[count];
                 for (var i = 0; i < count; i++)
                     sessions[i] = CreateSession(name, modelPath, provider);
-                return new OnnxComponent(name, sessions, DisplayName(provider), _options.OnnxRuntime.MaxConcurrentRunsPerSession, _metrics,
+                return new OnnxComponent(name, model, sessions, DisplayName(provider), _options.OnnxRuntime.MaxConcurrentRunsPerSession, _metrics,
                     InputMemory(name, provider, sessions[0]));
             }
             catch (OnnxRuntimeException e) when (provider != "cpu" && !(device == "cuda" && provider == "cuda"))
