@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using Google.Protobuf;
 using Grpc.Core;
 using Sine.V1;
@@ -31,10 +32,23 @@ internal static class TrackClient
             await foreach (var reply in call.ResponseStream.ReadAllAsync())
                 replies.Add(reply);
         });
-        foreach (var request in requests)
-            await call.RequestStream.WriteAsync(request);
-        await call.RequestStream.CompleteAsync();
+        Exception? writeError = null;
+        try
+        {
+            foreach (var request in requests)
+                await call.RequestStream.WriteAsync(request);
+            await call.RequestStream.CompleteAsync();
+        }
+        catch (Exception e) when (e is RpcException or InvalidOperationException or IOException)
+        {
+            // The server may end the call (say, on a bad start) while requests are still being
+            // written; the write then fails with whatever the transport saw, and the call's
+            // own status comes through the reader.
+            writeError = e;
+        }
         await reader;
+        if (writeError is not null)
+            ExceptionDispatchInfo.Throw(writeError);
         return replies;
     }
 

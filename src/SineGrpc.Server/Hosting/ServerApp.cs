@@ -33,6 +33,11 @@ public static class ServerApp
         builder.Services.AddOptions<HostOptions>().Configure<IOptions<DrainOptions>>((host, drain) =>
             host.ShutdownTimeout = TimeSpan.FromSeconds(drain.Value.GracePeriodSeconds + 10));
 
+        // Kestrel reads its endpoints from "Kestrel" but not its limits: bind those too, so
+        // operators set them under Kestrel's own names (appsettings sets the HTTP/2 keep-alive
+        // pings that find clients gone without closing their connection).
+        builder.WebHost.ConfigureKestrel((context, kestrel) => context.Configuration.GetSection("Kestrel:Limits").Bind(kestrel.Limits));
+
         builder.Services.AddSingleton<EngineMetrics>();
         builder.Services.AddSingleton<SessionFactory>();
         builder.Services.AddSingleton<ModelCatalog>();
