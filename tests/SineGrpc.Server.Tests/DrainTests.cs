@@ -19,36 +19,15 @@ public sealed class DrainTests : IAsyncLifetime
     // CPU busy with the rest of the suite: at 3 s the period sometimes ended before the
     // test's next frame was sent.
     private const int GraceSeconds = 8;
-    private readonly string _root = Directory.CreateTempSubdirectory("sine-drain-").FullName;
-    private readonly int _metricsPort = ServerFixture.FreePort();
+    private OwnServer _server = null!;
     private WebApplication _app = null!;
     private GrpcChannel _channel = null!;
 
     public async Task InitializeAsync()
     {
-        // The tiny tokens-kind model: this test is about the drain's timing, which a frame of
-        // the embedded model (a second or more on a busy CPU) would eat into.
-        var models = Path.Combine(_root, "models");
-        TokenTestBundle.Build(Path.Combine(models, ServerFixture.TokenModel));
-        _app = ServerApp.Create([], new Dictionary<string, string?>
-        {
-            ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
-            ["Kestrel:Endpoints:Metrics:Url"] = $"http://127.0.0.1:{_metricsPort}",
-            ["Engine:ModelsPath"] = models,
-            ["Engine:EmbeddedModelCache"] = Path.Combine(_root, "cache"),
-            ["Engine:Device"] = "cpu",
-            ["Drain:GracePeriodSeconds"] = GraceSeconds.ToString(),
-        });
-        await _app.StartAsync();
-        var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single(a => !a.EndsWith($":{_metricsPort}", StringComparison.Ordinal));
-        _channel = GrpcChannel.ForAddress(address);
-        var health = new Health.HealthClient(_channel);
-        for (var i = 0; (await health.CheckAsync(new HealthCheckRequest())).Status != HealthCheckResponse.Types.ServingStatus.Serving; i++)
-        {
-            if (i == 600)
-                throw new TimeoutException("the server did not report SERVING within 2 minutes");
-            await Task.Delay(200);
-        }
+        _server = await OwnServer.StartAsync("drain", new Dictionary<string, string?> { ["Drain:GracePeriodSeconds"] = GraceSeconds.ToString() });
+        _app = _server.App;
+        _channel = _server.Channel;
     }
 
     [Fact]
@@ -153,10 +132,5 @@ public sealed class DrainTests : IAsyncLifetime
         Assert.NotEqual(StatusCode.OK, ended.StatusCode);
     }
 
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _app.DisposeAsync();
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
+    public async Task DisposeAsync() => await _server.DisposeAsync();
 }

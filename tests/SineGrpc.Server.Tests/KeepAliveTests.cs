@@ -1,13 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
-using Grpc.Health.V1;
 using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Sine.V1;
-using SineGrpc.Engine.Tests.TestModels;
 using SineGrpc.Server.Hosting;
 
 namespace SineGrpc.Server.Tests;
@@ -19,51 +14,22 @@ namespace SineGrpc.Server.Tests;
 /// </summary>
 public sealed class KeepAliveTests : IAsyncLifetime
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("sine-keepalive-").FullName;
-    private readonly int _metricsPort = ServerFixture.FreePort();
-    private WebApplication _app = null!;
-    private Uri _address = null!;
+    private OwnServer _server = null!;
 
-    public async Task InitializeAsync()
+    public async Task InitializeAsync() => _server = await OwnServer.StartAsync("keepalive", new Dictionary<string, string?>
     {
-        var models = Path.Combine(_root, "models");
-        TokenTestBundle.Build(Path.Combine(models, ServerFixture.TokenModel));
-        _app = ServerApp.Create([], new Dictionary<string, string?>
-        {
-            ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
-            ["Kestrel:Endpoints:Metrics:Url"] = $"http://127.0.0.1:{_metricsPort}",
-            // Set the way an operator would, through Kestrel's own configuration keys.
-            ["Kestrel:Limits:Http2:KeepAlivePingDelay"] = "00:00:01",
-            ["Kestrel:Limits:Http2:KeepAlivePingTimeout"] = "00:00:01",
-            ["Engine:ModelsPath"] = models,
-            ["Engine:EnableEmbeddedModel"] = "false",
-            ["Engine:Device"] = "cpu",
-        });
-        await _app.StartAsync();
-        _address = new Uri(_app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
-            .Single(a => !a.EndsWith($":{_metricsPort}", StringComparison.Ordinal)));
-        using var channel = GrpcChannel.ForAddress(_address);
-        var health = new Health.HealthClient(channel);
-        for (var i = 0; (await health.CheckAsync(new HealthCheckRequest())).Status != HealthCheckResponse.Types.ServingStatus.Serving; i++)
-        {
-            if (i == 600)
-                throw new TimeoutException("the server did not report SERVING within 2 minutes");
-            await Task.Delay(200);
-        }
-    }
+        // Set the way an operator would, through Kestrel's own configuration keys.
+        ["Kestrel:Limits:Http2:KeepAlivePingDelay"] = "00:00:01",
+        ["Kestrel:Limits:Http2:KeepAlivePingTimeout"] = "00:00:01",
+    });
 
-    public async Task DisposeAsync()
-    {
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        Directory.Delete(_root, recursive: true);
-    }
+    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
     public async Task Idle_stream_of_a_live_client_stays_open_and_one_whose_client_vanished_is_ended()
     {
-        var slots = _app.Services.GetRequiredService<StreamSlots>();
-        await using var proxy = new FreezableProxy(_address.Port);
+        var slots = _server.App.Services.GetRequiredService<StreamSlots>();
+        await using var proxy = new FreezableProxy(_server.Address.Port);
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{proxy.Port}");
         var client = new Segmentation.SegmentationClient(channel);
         using var video = new SyntheticVideo();

@@ -33,6 +33,7 @@ public sealed partial class SettingsTests
     [InlineData("Limits:MaxConcurrentStreams", "0", "MaxConcurrentStreams")]
     [InlineData("Limits:MaxConcurrentSegmentCalls", "-1", "MaxConcurrentSegmentCalls")]
     [InlineData("Limits:MaxMessageBytes", "10", "MaxMessageBytes")]
+    [InlineData("Limits:StreamIdleTimeoutSeconds", "-1", "StreamIdleTimeoutSeconds")]
     [InlineData("Drain:GracePeriodSeconds", "-5", "GracePeriodSeconds")]
     [InlineData("Engine:MaxMemoryCapacity", "0", "MaxMemoryCapacity")]
     [InlineData("Engine:OnnxRuntime:SessionsPerComponent", "0", "SessionsPerComponent")]

@@ -31,6 +31,13 @@ public sealed class ServiceLimits
     [Range(1, int.MaxValue)]
     public int MaxReferences { get; set; } = 16;
 
+    /// <summary>
+    /// Longest a Track stream waits on its client (for its next message, or to take a reply)
+    /// before it ends with DEADLINE_EXCEEDED, freeing its slot and memory; 0 = no limit.
+    /// </summary>
+    [Range(0, int.MaxValue)]
+    public int StreamIdleTimeoutSeconds { get; set; } = 600;
+
     /// <summary>Segment calls at work at once; more wait their turn (see <see cref="SegmentGate"/>).</summary>
     [Range(1, int.MaxValue)]
     public int MaxConcurrentSegmentCalls { get; set; } = 4;

@@ -79,8 +79,12 @@ public sealed class SegmentationService(
         // DrainCoordinator.StreamsAborted): a write cancelled at the end of the grace period
         // would reset the stream instead of ending it with UNAVAILABLE.
         using var aborted = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
-        var writes = new ReplyWriter(responseStream, aborted.Token);
-        if (!await requestStream.MoveNext(cancellation))
+        var idleLimit = TimeSpan.FromSeconds(_limits.StreamIdleTimeoutSeconds);
+        using var writeWait = new IdleTimer(idleLimit, "the client to take its replies", aborted.Token);
+        var writes = new ReplyWriter(responseStream, writeWait);
+        using var readWait = new IdleTimer(idleLimit, "a message from the client", cancellation);
+        Func<CancellationToken, Task<bool>> moveNext = requestStream.MoveNext;
+        if (!await readWait.WaitAsync(moveNext))
             return;
         if (requestStream.Current.KindCase != TrackRequest.KindOneofCase.Start)
             throw new RpcException(new Status(StatusCode.FailedPrecondition, "the first message of a Track stream must be `start`"));
@@ -96,7 +100,7 @@ public sealed class SegmentationService(
         logger.LogInformation("Track stream started on {Model} (peer {Peer}{Live})", model.Name, context.Peer, start.Live ? ", live" : "");
         if (start.Live)
         {
-            await ServeLive(session, requestStream, writes, encoding, cancellation);
+            await ServeLive(session, requestStream, writes, encoding, idleLimit, cancellation);
         }
         else
         {
@@ -106,7 +110,7 @@ public sealed class SegmentationService(
             // own rather than the one that read the request; calling it directly measured no
             // different (bench --streams 4,8 --limit 120 on 2026-11-28: 1.02x and 1.02x the
             // raw rate without, 1.03x and 1.05x with, within this machine's noise).
-            while (await requestStream.MoveNext(cancellation))
+            while (await readWait.WaitAsync(moveNext))
             {
                 var frame = NextFrame(requestStream.Current);
                 var reply = await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation);
@@ -117,15 +121,17 @@ public sealed class SegmentationService(
     }
 
     private async Task ServeLive(TrackSession session, IAsyncStreamReader<TrackRequest> requestStream, ReplyWriter writes,
-        MaskEncoding encoding, CancellationToken cancellation)
+        MaskEncoding encoding, TimeSpan idleLimit, CancellationToken cancellation)
     {
         var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
         using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var readWait = new IdleTimer(idleLimit, "a message from the client", stopReading.Token);
+        Func<CancellationToken, Task<bool>> moveNext = requestStream.MoveNext;
         var reading = Task.Run(async () =>
         {
             try
             {
-                while (await requestStream.MoveNext(stopReading.Token))
+                while (await readWait.WaitAsync(moveNext))
                     await queue.AddAsync(NextFrame(requestStream.Current), stopReading.Token);
                 queue.Complete();
             }
@@ -154,10 +160,14 @@ public sealed class SegmentationService(
         }
     }
 
-    /// <summary>The stream's replies, written under the token that may cancel them.</summary>
-    private readonly record struct ReplyWriter(IServerStreamWriter<TrackResponse> Stream, CancellationToken Cancellation)
+    /// <summary>The stream's replies, each written within the idle limit (and under the token that may cancel it).</summary>
+    private readonly record struct ReplyWriter(IServerStreamWriter<TrackResponse> Stream, IdleTimer Wait)
     {
-        public Task WriteAsync(TrackResponse reply) => Stream.WriteAsync(reply, Cancellation);
+        public Task WriteAsync(TrackResponse reply)
+        {
+            var stream = Stream;
+            return Wait.WaitAsync(token => stream.WriteAsync(reply, token));
+        }
     }
 
     private static TrackFrame NextFrame(TrackRequest request) => request.KindCase switch

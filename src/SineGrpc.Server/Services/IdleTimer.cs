@@ -1,0 +1,63 @@
+using Grpc.Core;
+
+namespace SineGrpc.Server.Services;
+
+/// <summary>
+/// Bounds how long a Track stream waits on its client: for the next message, or for room
+/// to write a reply the client is not taking. A stream that waits longer is ended, so that
+/// a client that forgot its stream (its connection still alive, so keep-alive pings do not
+/// find it) gives back the slot and the memory it holds. The timer runs only during such
+/// waits, never while the server itself works on a frame.
+/// </summary>
+internal sealed class IdleTimer : IDisposable
+{
+    private readonly CancellationTokenSource _source;
+    private readonly CancellationToken _outer;
+    private readonly TimeSpan _limit;
+    private readonly string _waitingFor;
+
+    /// <param name="limit">How long one wait may last; zero or less waits for ever.</param>
+    /// <param name="waitingFor">What the wait is for, for the status message ("a message from the client").</param>
+    /// <param name="outer">The stream's own cancellation, which ends the wait too.</param>
+    public IdleTimer(TimeSpan limit, string waitingFor, CancellationToken outer)
+    {
+        _source = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        _outer = outer;
+        _limit = limit;
+        _waitingFor = waitingFor;
+    }
+
+    /// <summary>Runs one wait on the client under the limit.</summary>
+    /// <exception cref="RpcException">DEADLINE_EXCEEDED when the limit passed first.</exception>
+    public async Task<T> WaitAsync<T>(Func<CancellationToken, Task<T>> wait)
+    {
+        if (_limit > TimeSpan.Zero)
+            _source.CancelAfter(_limit);
+        try
+        {
+            return await wait(_source.Token);
+        }
+        // A cancelled read of the request body can surface as grpc-dotnet's own RpcException.
+        catch (Exception e) when (e is OperationCanceledException or RpcException && Expired)
+        {
+            throw new RpcException(new Status(StatusCode.DeadlineExceeded,
+                $"waited {_limit.TotalSeconds:0.#} s for {_waitingFor} (Limits:StreamIdleTimeoutSeconds): the stream is closed to free " +
+                "its place; open a new stream and send the prompts again"));
+        }
+        finally
+        {
+            _source.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    public async Task WaitAsync(Func<CancellationToken, Task> wait) =>
+        await WaitAsync(async token =>
+        {
+            await wait(token);
+            return true;
+        });
+
+    private bool Expired => _source.IsCancellationRequested && !_outer.IsCancellationRequested;
+
+    public void Dispose() => _source.Dispose();
+}

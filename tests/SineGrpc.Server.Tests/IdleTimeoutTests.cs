@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Sine.V1;
+using SineGrpc.Server.Hosting;
+
+namespace SineGrpc.Server.Tests;
+
+/// <summary>
+/// A stream whose client forgot it (its connection alive, so keep-alive pings find nothing
+/// wrong) gives back its slot after Limits:StreamIdleTimeoutSeconds. On a server of its
+/// own with a three-second limit.
+/// </summary>
+public sealed class IdleTimeoutTests : IAsyncLifetime
+{
+    private const int IdleSeconds = 3;
+    private OwnServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await OwnServer.StartAsync("idle", new Dictionary<string, string?>
+    {
+        ["Limits:StreamIdleTimeoutSeconds"] = IdleSeconds.ToString(),
+    });
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private StreamSlots Slots => _server.App.Services.GetRequiredService<StreamSlots>();
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stream_that_sends_nothing_ends_with_deadline_exceeded_but_a_slow_one_goes_on(bool live)
+    {
+        var client = new Segmentation.SegmentationClient(_server.Channel);
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        var jpeg = SyntheticVideo.Jpeg(frame);
+        frame.Dispose();
+        using var call = client.Track();
+        var start = TrackClient.Start(ServerFixture.TokenModel);
+        start.Start.Live = live;
+        await call.RequestStream.WriteAsync(start);
+
+        // A frame a second, well under the limit, for twice the limit: the stream goes on.
+        for (ulong t = 0; t < 2 * IdleSeconds; t++)
+        {
+            await call.RequestStream.WriteAsync(t == 0 ? TrackClient.Frame(t, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))) : TrackClient.Frame(t, jpeg));
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            Assert.Equal(t, call.ResponseStream.Current.FrameIndex);
+            await Task.Delay(TimeSpan.FromSeconds(1));
+        }
+        Assert.Equal(1, Slots.Open);
+
+        // Then nothing: the server ends the stream, saying why and what to do.
+        var clock = Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var ended = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext(timeout.Token));
+        Assert.Equal(StatusCode.DeadlineExceeded, ended.StatusCode);
+        Assert.Contains("for a message from the client (Limits:StreamIdleTimeoutSeconds)", ended.Status.Detail);
+        Assert.Contains("open a new stream", ended.Status.Detail);
+        Assert.True(clock.Elapsed > TimeSpan.FromSeconds(IdleSeconds / 2.0), $"ended after {clock.Elapsed}, before the limit");
+        await WaitForAsync(() => Slots.Open == 0);
+    }
+
+    [Fact]
+    public async Task A_stream_whose_client_stopped_reading_is_reset()
+    {
+        var client = new Segmentation.SegmentationClient(_server.Channel);
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        var jpeg = SyntheticVideo.Jpeg(frame);
+        var prompt = TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1));
+        frame.Dispose();
+
+        // 4K PNG replies fill the HTTP/2 window within a few frames of a client that never reads.
+        using var stuck = client.Track();
+        var start = TrackClient.Start(ServerFixture.TokenModel);
+        start.Start.Output = new OutputOptions { MaskEncoding = MaskEncoding.Png, Width = 3840, Height = 2160 };
+        await stuck.RequestStream.WriteAsync(start);
+        using var stopSending = new CancellationTokenSource();
+        var sending = Task.Run(async () =>
+        {
+            for (ulong t = 0; !stopSending.IsCancellationRequested; t++)
+                await stuck.RequestStream.WriteAsync(t == 0 ? TrackClient.Frame(t, jpeg, prompt) : TrackClient.Frame(t, jpeg), stopSending.Token);
+        });
+
+        // The server's write waits for a reader that never comes; past the limit it gives up
+        // and resets the stream (a status could not get through), freeing the slot.
+        await WaitForAsync(() => Slots.Open == 1);
+        await WaitForAsync(() => Slots.Open == 0);
+        stopSending.Cancel();
+        await Assert.ThrowsAnyAsync<Exception>(() => sending);
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "the condition did not hold within 60 s");
+            await Task.Delay(50);
+        }
+    }
+}
