@@ -19,9 +19,11 @@ if (args is ["build-embedded-model", var cacheFolder, .. var settings])
     return 0;
 }
 
+WebApplication app;
 try
 {
-    await ServerApp.Create(args).RunAsync();
+    app = ServerApp.Create(args);
+    await app.StartAsync();
 }
 catch (Exception e) when (e is OptionsValidationException or InvalidOperationException { Source: "Microsoft.Extensions.Configuration.Binder" })
 {
@@ -29,4 +31,11 @@ catch (Exception e) when (e is OptionsValidationException or InvalidOperationExc
     Console.Error.WriteLine($"error: bad setting: {e.Message}");
     return 2;
 }
+catch (IOException e)
+{
+    // The address is taken, a certificate file is missing: the message says which.
+    Console.Error.WriteLine($"error: cannot start: {e.Message}");
+    return 1;
+}
+await app.WaitForShutdownAsync();
 return Environment.ExitCode;
