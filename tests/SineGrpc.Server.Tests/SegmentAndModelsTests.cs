@@ -168,9 +168,16 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
     [Fact]
     public async Task Health_is_serving_once_models_are_loaded()
     {
-        var reply = await new Health.HealthClient(server.Channel).CheckAsync(new HealthCheckRequest());
+        var health = new Health.HealthClient(server.Channel);
+        var reply = await health.CheckAsync(new HealthCheckRequest());
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
         Assert.True(server.Catalog.IsReady);
+
+        // Per service, as clients and proxies that check a named service ask.
+        reply = await health.CheckAsync(new HealthCheckRequest { Service = "sine.v1.Segmentation" });
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+        var unknown = await Assert.ThrowsAsync<RpcException>(async () => await health.CheckAsync(new HealthCheckRequest { Service = "sine.v1.Nothing" }));
+        Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
     }
 
     [Fact]

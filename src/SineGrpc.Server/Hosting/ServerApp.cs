@@ -61,7 +61,10 @@ public static class ServerApp
         });
         builder.Services.AddGrpcReflection();
         builder.Services.AddHealthChecks().AddCheck<ModelsReadyHealthCheck>("models");
-        builder.Services.AddGrpcHealthChecks();
+        // The overall status ("", what Kubernetes probes ask) and the same under the service's
+        // own name, for clients and proxies that check a named service.
+        builder.Services.AddGrpcHealthChecks(health =>
+            health.Services.Map(Sine.V1.Segmentation.Descriptor.FullName, _ => true));
         // The gRPC health service answers with the last published result: publish often.
         builder.Services.Configure<HealthCheckPublisherOptions>(options =>
         {
