@@ -9,8 +9,21 @@ internal static class RpcErrors
     {
         var detail = string.IsNullOrWhiteSpace(ex.Status.Detail) ? "" : $": {ex.Status.Detail}";
         var message = $"error: {operation} failed with gRPC status {ex.StatusCode} ({(int)ex.StatusCode}){detail}";
-        var hint = Hint(ex.StatusCode, server);
+        var hint = UntrustedCertificate(ex)
+            ? "the server's TLS certificate is not trusted here; for a self-signed or private-CA certificate, " +
+              "name it for this command: SSL_CERT_FILE=<its .crt> sine ..."
+            : Hint(ex.StatusCode, server);
         return hint is null ? message : $"{message}\nhint: {hint}";
+    }
+
+    private static bool UntrustedCertificate(RpcException ex)
+    {
+        for (Exception? e = ex.Status.DebugException; e is not null; e = e.InnerException)
+        {
+            if (e is System.Security.Authentication.AuthenticationException)
+                return true;
+        }
+        return false;
     }
 
     private static string? Hint(StatusCode code, Uri server) => code switch
