@@ -241,6 +241,30 @@ public sealed class TrackTests(ServerFixture server)
         }
     }
 
+    [Fact]
+    public async Task A_frame_with_tens_of_thousands_of_prompts_is_rejected_before_they_are_decoded()
+    {
+        // 60,000 RLE prompts are about 1 MB on the wire, and would be 4.6 GB of 320x240
+        // masks once decoded: the count is checked first.
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            var flood = TrackClient.Frame(0, jpeg);
+            for (uint id = 1; id <= 60_000; id++)
+                flood.Frame.Prompts.Add(new Prompt { ObjectId = id, Mask = new Mask { Rle = new Rle { Height = SyntheticVideo.Height, Width = SyntheticVideo.Width, UncompressedCounts = { SyntheticVideo.Height * SyntheticVideo.Width } } } });
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                flood,
+                TrackClient.Frame(1, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+            ]);
+
+            AssertRejectedThenTracked(replies, "60000 prompts on one image are over the limit of 8 objects");
+        }
+    }
+
     [Theory]
     [InlineData(0u, 4294967295u, 0u, "output size 4294967295x0 is over the limit")]
     [InlineData(0u, 0u, 4294967295u, "output size 0x4294967295 is over the limit")]

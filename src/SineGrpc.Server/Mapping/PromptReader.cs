@@ -14,8 +14,11 @@ namespace SineGrpc.Server.Mapping;
 /// </summary>
 internal static class PromptReader
 {
-    public static List<PromptMask> Read(IEnumerable<Prompt> prompts, int width, int height, long maxPixels)
+    /// <param name="allowance">Masks this image and the whole request may still decode (checked before each is allocated).</param>
+    public static List<PromptMask> Read(IReadOnlyCollection<Prompt> prompts, int width, int height, long maxPixels, PromptAllowance allowance)
     {
+        if (prompts.Count > allowance.MasksPerImage)
+            throw new InvalidInputException($"{prompts.Count} prompts on one image are over the limit of {allowance.MasksPerImage} objects");
         var masks = new List<PromptMask>();
         foreach (var prompt in prompts)
         {
@@ -27,10 +30,11 @@ internal static class PromptReader
                 case Mask.EncodingOneofCase.Rle:
                     if (prompt.ObjectId == 0)
                         throw new InvalidInputException("an RLE prompt needs an object_id (> 0)");
+                    allowance.Take(1, width, height);
                     masks.Add(new PromptMask((int)prompt.ObjectId, ReadRle(prompt.Mask.Rle, prompt.ObjectId, width, height)));
                     break;
                 case Mask.EncodingOneofCase.Png:
-                    masks.AddRange(ReadPng(prompt, width, height, maxPixels));
+                    masks.AddRange(ReadPng(prompt, width, height, maxPixels, allowance, allowance.MasksPerImage - masks.Count));
                     break;
                 default:
                     throw new InvalidInputException($"the prompt for object {prompt.ObjectId} has no mask (set mask.rle or mask.png)");
@@ -56,13 +60,14 @@ internal static class PromptReader
         return FitToFrame(mask, w, h, width, height, what);
     }
 
-    private static IEnumerable<PromptMask> ReadPng(Prompt prompt, int width, int height, long maxPixels)
+    private static List<PromptMask> ReadPng(Prompt prompt, int width, int height, long maxPixels, PromptAllowance allowance, int masksLeft)
     {
         var labels = MaskPng.Decode(prompt.Mask.Png.Span, maxPixels);
         var what = prompt.ObjectId == 0 ? "the index mask" : $"the PNG mask of object {prompt.ObjectId}";
         var values = FitToFrame(labels.Values, labels.Width, labels.Height, width, height, what);
         if (prompt.ObjectId != 0)
         {
+            allowance.Take(1, width, height);
             var binary = new byte[values.Length];
             for (var p = 0; p < values.Length; p++)
                 binary[p] = values[p] != 0 ? (byte)1 : (byte)0;
@@ -77,6 +82,10 @@ internal static class PromptReader
         }
         if (ids.Count == 0)
             throw new InvalidInputException("the index mask (object_id 0) holds no object: every pixel is 0");
+        if (ids.Count > masksLeft)
+            throw new InvalidInputException(
+                $"the index mask holds {ids.Count} objects: with the image's other prompts, over the limit of {allowance.MasksPerImage} objects");
+        allowance.Take(ids.Count, width, height);
         return ids.Select(id =>
         {
             var binary = new byte[values.Length];

@@ -217,7 +217,8 @@ public sealed class SegmentationService(
         {
             using var image = DecodeFrame(frame);
             var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            var prompts = PromptReader.Read(frame.Prompts, image.Width, image.Height, _limits.MaxFramePixels);
+            var prompts = PromptReader.Read(frame.Prompts, image.Width, image.Height, _limits.MaxFramePixels,
+                PromptAllowance.For(_limits.MaxObjectsPerStream, _limits.MaxFramePixels));
             var removed = frame.RemoveObjectIds.Select(id => (int)id).ToList();
             CheckObjectLimit(session.ObjectIds.Except(removed).Union(prompts.Select(p => p.ObjectId)).Count());
 
@@ -267,11 +268,12 @@ public sealed class SegmentationService(
         try
         {
             var references = new List<ReferenceInput>();
+            var allowance = PromptAllowance.For(_limits.MaxObjectsPerStream, _limits.MaxFramePixels);
             for (var r = 0; r < request.References.Count; r++)
             {
                 var image = ImageReader.Read(request.References[r].Image, $"reference {r}", _limits.MaxFramePixels);
                 images.Add(image);
-                references.Add(new ReferenceInput(image, PromptReader.Read(request.References[r].Prompts, image.Width, image.Height, _limits.MaxFramePixels)));
+                references.Add(new ReferenceInput(image, PromptReader.Read(request.References[r].Prompts, image.Width, image.Height, _limits.MaxFramePixels, allowance)));
             }
             CheckObjectLimit(references.SelectMany(r => r.Prompts).Select(p => p.ObjectId).Distinct().Count());
             var target = ImageReader.Read(request.Target, "target", _limits.MaxFramePixels);
