@@ -89,7 +89,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
     }
 
     [Fact]
-    public async Task Segment_max_instances_beyond_int_means_no_cap_and_a_long_model_name_is_cut_in_the_error()
+    public async Task Segment_max_instances_beyond_int_is_served_and_a_long_model_name_is_cut_in_the_error()
     {
         using var video = new SyntheticVideo();
         var (frame, truth) = video.Render(0);

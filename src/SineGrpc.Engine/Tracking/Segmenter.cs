@@ -103,7 +103,7 @@ public static class Segmenter
         using (confidence)
         {
             var semantic = objects.Objects.Select(o => new ObjectResult(o.ObjectId, o.Score, PooledArray<byte>.CopyOf(o.Mask.Span), o.Stats)).ToList();
-            var instances = ConnectedInstances(objects, maps.Presence, confidence!, input.InstanceThreshold, input.MaxInstances);
+            var instances = ConnectedInstances(objects, maps.Presence, confidence!.Span, input.InstanceThreshold, input.MaxInstances);
             times.PostprocessMs = Stopwatch.GetElapsedTime(post).TotalMilliseconds;
             times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             return new SegmentResult(objects, instances, semantic);
@@ -271,54 +271,79 @@ public static class Segmenter
         return semantic;
     }
 
-    private static List<InstanceResult> ConnectedInstances(FrameResult objects, float[] presence, PooledArray<float> confidence, float threshold, int maxInstances)
+    /// <summary>
+    /// Instances of a model without an instance head: the connected components of each
+    /// label's mask, scored by the label's presence times the component's mean confidence,
+    /// best first. Components under <see cref="MinInstanceArea"/> pixels or the threshold
+    /// are dropped, and at most <paramref name="maxInstances"/>, never more than
+    /// <see cref="InstanceCandidates"/>, are kept, as SINE's own inference keeps. A ragged
+    /// mask can have thousands of components: all are measured in one pass per label, and
+    /// only the kept ones get a mask of their own.
+    /// </summary>
+    internal static List<InstanceResult> ConnectedInstances(FrameResult objects, float[] presence, ReadOnlySpan<float> confidence, float threshold, int maxInstances)
     {
-        var width = objects.Width;
-        var height = objects.Height;
+        var (width, height) = (objects.Width, objects.Height);
         var pixels = width * height;
-        var found = new List<InstanceResult>();
+        var candidates = new List<(int Object, int Component, float Score)>();
         using var labels = new Mat();
         for (var i = 0; i < objects.Objects.Count; i++)
         {
-            var obj = objects.Objects[i];
-            if (obj.Stats.Area == 0)
+            if (objects.Objects[i].Stats.Area == 0)
                 continue;
-            int count;
-            unsafe
+            var count = LabelComponents(objects.Objects[i], width, height, labels);
+            var componentOf = LabelsOf(labels, pixels);
+            var conf = confidence.Slice(i * pixels, pixels);
+            var sums = new double[count];
+            var areas = new long[count];
+            for (var p = 0; p < pixels; p++)
             {
-                fixed (byte* data = obj.Mask.Span)
-                {
-                    using var mask = Mat.FromPixelData(height, width, MatType.CV_8UC1, (IntPtr)data);
-                    count = Cv2.ConnectedComponents(mask, labels, PixelConnectivity.Connectivity8, MatType.CV_32S);
-                }
+                var c = componentOf[p];
+                sums[c] += conf[p];
+                areas[c]++;
             }
-            labels.GetArray(out int[] componentOf);
-            var conf = confidence.Span.Slice(i * pixels, pixels);
-            for (var component = 1; component < count; component++)
+            for (var c = 1; c < count; c++)
             {
-                var instanceMask = PooledArray<byte>.Zeroed(pixels);
-                var sum = 0.0;
-                long area = 0;
-                for (var p = 0; p < pixels; p++)
-                {
-                    if (componentOf[p] != component)
-                        continue;
-                    instanceMask.Span[p] = 1;
-                    sum += conf[p];
-                    area++;
-                }
-                var score = (float)(presence[i] * sum / area);
-                if (area < MinInstanceArea || score < threshold)
-                {
-                    instanceMask.Dispose();
-                    continue;
-                }
-                found.Add(new InstanceResult(obj.ObjectId, score, instanceMask, MaskStats.Of(instanceMask.Span, width, height)));
+                var score = (float)(presence[i] * sums[c] / areas[c]);
+                if (areas[c] >= MinInstanceArea && score >= threshold)
+                    candidates.Add((i, c, score));
             }
         }
-        found.Sort((a, b) => b.Score.CompareTo(a.Score));
-        foreach (var extra in found.Skip(maxInstances))
-            extra.Dispose();
-        return [.. found.Take(maxInstances)];
+
+        // Stable: equal scores keep label, then component, order.
+        var kept = candidates.OrderByDescending(c => c.Score).Take(Math.Clamp(maxInstances, 0, InstanceCandidates)).ToList();
+        var found = new InstanceResult[kept.Count];
+        foreach (var label in kept.Select((c, rank) => (c.Object, c.Component, c.Score, Rank: rank)).GroupBy(c => c.Object))
+        {
+            var obj = objects.Objects[label.Key];
+            var count = LabelComponents(obj, width, height, labels);
+            var componentOf = LabelsOf(labels, pixels);
+            var maskOf = new PooledArray<byte>?[count];
+            foreach (var c in label)
+                maskOf[c.Component] = PooledArray<byte>.Zeroed(pixels);
+            for (var p = 0; p < pixels; p++)
+            {
+                if (maskOf[componentOf[p]] is { } mask)
+                    mask.Span[p] = 1;
+            }
+            foreach (var c in label)
+            {
+                var mask = maskOf[c.Component]!;
+                found[c.Rank] = new InstanceResult(obj.ObjectId, c.Score, mask, MaskStats.Of(mask.Span, width, height));
+            }
+        }
+        return [.. found];
     }
+
+    // Labels the 8-connected components of an object's mask into labels (CV_32S, 0 = background); returns their count, background included.
+    private static unsafe int LabelComponents(ObjectResult obj, int width, int height, Mat labels)
+    {
+        fixed (byte* data = obj.Mask.Span)
+        {
+            using var mask = Mat.FromPixelData(height, width, MatType.CV_8UC1, (IntPtr)data);
+            return Cv2.ConnectedComponents(mask, labels, PixelConnectivity.Connectivity8, MatType.CV_32S);
+        }
+    }
+
+    // A fresh CV_32S Mat is continuous: its labels read in place, row-major.
+    private static unsafe ReadOnlySpan<int> LabelsOf(Mat labels, int pixels) => new((void*)labels.DataPointer, pixels);
 }
