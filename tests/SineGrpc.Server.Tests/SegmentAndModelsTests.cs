@@ -107,7 +107,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
     }
 
     [Fact]
-    public async Task Segment_calls_beyond_the_limit_wait_their_turn_within_their_deadline()
+    public async Task Segment_calls_beyond_the_limit_wait_their_turn_within_their_deadline_and_beyond_the_queue_are_refused()
     {
         using var video = new SyntheticVideo();
         var (frame, truth) = video.Render(0);
@@ -120,7 +120,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
             try
             {
                 for (var i = 0; i < limit; i++)
-                    turns.Add(await gate.EnterAsync(CancellationToken.None));
+                    turns.Add((await gate.TryEnterAsync(CancellationToken.None))!);
 
                 // Every turn taken: a call waits, and its deadline ends it.
                 var expired = await Assert.ThrowsAsync<RpcException>(() =>
@@ -134,6 +134,28 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
                 turns[0].Dispose();
                 var reply = await waiting;
                 Assert.Single(reply.Objects);
+                turns.Add((await gate.TryEnterAsync(CancellationToken.None))!);
+
+                // Every turn taken and the queue full: the next call is refused at once.
+                using var cancelWaiting = new CancellationTokenSource();
+                var queued = Enumerable.Range(0, ServerFixture.SegmentQueueLimit)
+                    .Select(_ => server.Client.SegmentAsync(request, cancellationToken: cancelWaiting.Token).ResponseAsync).ToList();
+                var deadline = DateTime.UtcNow.AddSeconds(30);
+                while (gate.Waiting < ServerFixture.SegmentQueueLimit && DateTime.UtcNow < deadline)
+                    await Task.Delay(50);
+                Assert.Equal(ServerFixture.SegmentQueueLimit, gate.Waiting);
+                var refused = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
+                Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+                Assert.Contains($"Segment calls at work and {ServerFixture.SegmentQueueLimit} waiting", refused.Status.Detail);
+
+                // Waiting calls that give up leave the queue.
+                await cancelWaiting.CancelAsync();
+                foreach (var call in queued)
+                    Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => call)).StatusCode);
+                deadline = DateTime.UtcNow.AddSeconds(30);
+                while (gate.Waiting > 0 && DateTime.UtcNow < deadline)
+                    await Task.Delay(50);
+                Assert.Equal(0, gate.Waiting);
             }
             finally
             {

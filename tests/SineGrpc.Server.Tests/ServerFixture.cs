@@ -19,6 +19,7 @@ public sealed class ServerFixture : IAsyncLifetime
 {
     public const int StreamLimit = 3;
     public const long PixelLimit = 1_000_000;
+    public const int SegmentQueueLimit = 2;
     public const string TokenModel = TokenTestBundle.Name;
     private readonly string _root = Directory.CreateTempSubdirectory("sine-server-tests-").FullName;
     private WebApplication? _app;
@@ -50,6 +51,7 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Limits:MaxConcurrentStreams"] = StreamLimit.ToString(),
             ["Limits:MaxFramePixels"] = PixelLimit.ToString(),
             ["Limits:MaxObjectsPerStream"] = "8",
+            ["Limits:MaxQueuedSegmentCalls"] = SegmentQueueLimit.ToString(),
         });
         await _app.StartAsync();
         Address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Grpc.AspNetCore.Server;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -88,9 +89,28 @@ public sealed partial class SettingsTests
         Assert.Equal(settings["Engine:Device"], engine.Device);
         Assert.Equal(settings["Limits:MaxConcurrentStreams"], limits.MaxConcurrentStreams.ToString());
         Assert.Equal(settings["Drain:GracePeriodSeconds"], drain.GracePeriodSeconds.ToString());
+        var kestrel = app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value;
+        Assert.Equal(TimeSpan.Parse(settings["Kestrel:Limits:Http2:KeepAlivePingDelay"]!), kestrel.Limits.Http2.KeepAlivePingDelay);
+    }
+
+    [Fact]
+    public void Kestrel_limits_bind_from_their_section()
+    {
+        using var app = ServerApp.Create([], new Dictionary<string, string?>
+        {
+            ["Kestrel:Limits:MaxConcurrentConnections"] = "50",
+            ["Kestrel:Limits:Http2:MaxStreamsPerConnection"] = "20",
+            ["Kestrel:Limits:Http2:KeepAlivePingTimeout"] = "00:00:07",
+        });
+        var limits = app.Services.GetRequiredService<IOptions<KestrelServerOptions>>().Value.Limits;
+        Assert.Equal(50, limits.MaxConcurrentConnections);
+        Assert.Equal(20, limits.Http2.MaxStreamsPerConnection);
+        Assert.Equal(TimeSpan.FromSeconds(7), limits.Http2.KeepAlivePingTimeout);
+        // Unset keys keep appsettings.json's values.
+        Assert.Equal(TimeSpan.FromSeconds(30), limits.Http2.KeepAlivePingDelay);
     }
 
     // `  Section__Key: "value"   # comment` in the config map's data.
-    [GeneratedRegex("^\\s+(?<key>[A-Za-z]+__[A-Za-z_]+):\\s*\"(?<value>[^\"]*)\"")]
+    [GeneratedRegex("^\\s+(?<key>[A-Za-z]+__[A-Za-z0-9_]+):\\s*\"(?<value>[^\"]*)\"")]
     private static partial Regex SettingLine();
 }

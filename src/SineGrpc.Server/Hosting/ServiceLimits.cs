@@ -41,4 +41,8 @@ public sealed class ServiceLimits
     /// <summary>Segment calls at work at once; more wait their turn (see <see cref="SegmentGate"/>).</summary>
     [Range(1, int.MaxValue)]
     public int MaxConcurrentSegmentCalls { get; set; } = 4;
+
+    /// <summary>Segment calls that may wait for a turn; one more gets RESOURCE_EXHAUSTED at once.</summary>
+    [Range(0, int.MaxValue)]
+    public int MaxQueuedSegmentCalls { get; set; } = 16;
 }

@@ -186,7 +186,8 @@ public sealed class SegmentationService(
             var model = FindModel(request.Model);
             if (request.References.Count > _limits.MaxReferences)
                 throw new RpcException(new Status(StatusCode.InvalidArgument, $"{request.References.Count} references are over the limit of {_limits.MaxReferences}"));
-            using var turn = await segmentGate.EnterAsync(context.CancellationToken);
+            using var turn = await segmentGate.TryEnterAsync(context.CancellationToken) ?? throw new RpcException(new Status(StatusCode.ResourceExhausted,
+                $"the server is at its limit of {_limits.MaxConcurrentSegmentCalls} Segment calls at work and {_limits.MaxQueuedSegmentCalls} waiting; retry later or use another replica"));
             return await Task.Run(() => SegmentImageAsync(model, request, context.CancellationToken), context.CancellationToken);
         }
         catch (RpcException e)
