@@ -35,6 +35,7 @@ public sealed class SegmentationService(
         catch (RpcException e)
         {
             metrics.Error(e.StatusCode);
+            logger.LogInformation("Track stream (peer {Peer}) ended with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
             throw;
         }
     }
