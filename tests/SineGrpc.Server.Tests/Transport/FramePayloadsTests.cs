@@ -115,6 +115,33 @@ public sealed class FramePayloadsTests
         Assert.Same(newest, (await queue.TakeAsync(CancellationToken.None))!.Frame);
     }
 
+    [Fact]
+    public async Task Live_queue_holds_few_frames_with_bytes_and_makes_a_flooding_client_wait()
+    {
+        // Prompted frames cannot be skipped: beyond the frames it may hold, the reader waits
+        // (and HTTP/2 flow control holds back the client) until the stream serves one.
+        var queue = new LiveFrameQueue(capacity: 8, framesHeld: 2);
+        var frames = Enumerable.Range(0, 3).Select(i => Deserialize(Request(WithPrompt(EncodedFrame((ulong)i)))).Frame).ToList();
+        await queue.AddAsync(frames[0], CancellationToken.None);
+        await queue.AddAsync(frames[1], CancellationToken.None);
+
+        var third = queue.AddAsync(frames[2], CancellationToken.None);
+        await Task.Delay(200);
+        Assert.False(third.IsCompleted);
+        Assert.Same(frames[0], (await queue.TakeAsync(CancellationToken.None))!.Frame);
+        await third.WaitAsync(TimeSpan.FromSeconds(10));
+
+        // Plain frames make room for themselves: the one waiting before is skipped.
+        Assert.Same(frames[1], (await queue.TakeAsync(CancellationToken.None))!.Frame);
+        var plain = Deserialize(Request(EncodedFrame(3))).Frame;
+        var newest = Deserialize(Request(EncodedFrame(4))).Frame;
+        await queue.AddAsync(plain, CancellationToken.None);
+        await queue.AddAsync(newest, CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Same(frames[2], (await queue.TakeAsync(CancellationToken.None))!.Frame);
+        Assert.True((await queue.TakeAsync(CancellationToken.None))!.Skipped);
+        Assert.Same(newest, (await queue.TakeAsync(CancellationToken.None))!.Frame);
+    }
+
     private static TrackRequest Deserialize(byte[] payload, int segmentLength = int.MaxValue) =>
         TrackRequestDeserializer.Deserialize(new PayloadContext(payload, segmentLength));
 
