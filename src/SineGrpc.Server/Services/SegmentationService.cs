@@ -194,6 +194,7 @@ public sealed class SegmentationService(
         catch (RpcException e)
         {
             metrics.Error(e.StatusCode);
+            logger.LogInformation("Segment call (peer {Peer}) failed with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
             throw;
         }
     }
