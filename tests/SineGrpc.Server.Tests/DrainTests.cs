@@ -1,14 +1,9 @@
-using SineGrpc.Engine.Tests.TestModels;
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
 using Sine.V1;
-using SineGrpc.Server.Hosting;
 
 namespace SineGrpc.Server.Tests;
 

@@ -10,20 +10,23 @@ using SineGrpc.Server.Hosting;
 namespace SineGrpc.Server.Tests;
 
 /// <summary>
-/// A server of a test class's own, for settings the shared <see cref="ServerFixture"/> must
-/// not have or for tests that stop it. It serves only the tiny tokens-kind model, whose
-/// frames take milliseconds: these tests are about timing, which a frame of the embedded
-/// model (a second or more on a busy CPU) would eat into.
+/// The real server, started in-process on a loopback port, serving the tiny tokens-kind
+/// model (and the embedded one when the settings enable it, built into a temporary cache).
+/// The shared <see cref="ServerFixture"/> is one; test classes start their own for settings
+/// the shared one must not have or to stop it. Those serve only the tokens-kind model by
+/// default, whose frames take milliseconds: such tests are about timing, which a frame of
+/// the embedded model (a second or more on a busy CPU) would eat into.
 /// </summary>
 internal sealed class OwnServer : IAsyncDisposable
 {
     private readonly string _root;
 
-    private OwnServer(string root, WebApplication app, Uri address)
+    private OwnServer(string root, WebApplication app, Uri address, int metricsPort)
     {
         _root = root;
         App = app;
         Address = address;
+        MetricsPort = metricsPort;
         Channel = GrpcChannel.ForAddress(address);
     }
 
@@ -31,18 +34,22 @@ internal sealed class OwnServer : IAsyncDisposable
     public Uri Address { get; }
     public GrpcChannel Channel { get; }
 
+    /// <summary>The Prometheus endpoint's loopback port.</summary>
+    public int MetricsPort { get; }
+
     public static async Task<OwnServer> StartAsync(string name, IDictionary<string, string?> settings)
     {
         var root = Directory.CreateTempSubdirectory($"sine-{name}-").FullName;
         var models = Path.Combine(root, "models");
         TokenTestBundle.Build(Path.Combine(models, ServerFixture.TokenModel));
-        var metricsPort = ServerFixture.FreePort();
+        var metricsPort = FreePort();
         var configuration = new Dictionary<string, string?>
         {
             ["Kestrel:Endpoints:Grpc:Url"] = "http://127.0.0.1:0",
             ["Kestrel:Endpoints:Metrics:Url"] = $"http://127.0.0.1:{metricsPort}",
             ["Engine:ModelsPath"] = models,
             ["Engine:EnableEmbeddedModel"] = "false",
+            ["Engine:EmbeddedModelCache"] = Path.Combine(root, "cache"),
             ["Engine:Device"] = "cpu",
         };
         foreach (var (key, value) in settings)
@@ -51,9 +58,17 @@ internal sealed class OwnServer : IAsyncDisposable
         await app.StartAsync();
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .Single(a => !a.EndsWith($":{metricsPort}", StringComparison.Ordinal)));
-        var server = new OwnServer(root, app, address);
+        var server = new OwnServer(root, app, address, metricsPort);
         await server.WaitUntilServingAsync();
         return server;
+    }
+
+    /// <summary>A free loopback port (the Prometheus endpoint's must be known before start).</summary>
+    internal static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private async Task WaitUntilServingAsync()
@@ -61,8 +76,8 @@ internal sealed class OwnServer : IAsyncDisposable
         var health = new Health.HealthClient(Channel);
         for (var i = 0; (await health.CheckAsync(new HealthCheckRequest())).Status != HealthCheckResponse.Types.ServingStatus.Serving; i++)
         {
-            if (i == 600)
-                throw new TimeoutException("the server did not report SERVING within 2 minutes");
+            if (i == 900)
+                throw new TimeoutException("the server did not report SERVING within 3 minutes");
             await Task.Delay(200);
         }
     }

@@ -39,7 +39,7 @@ public sealed class StartupErrorTests
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "SineGrpc.Server.dll"));
         // Free ports and no model to build: only the start-up itself is under test.
-        foreach (var setting in new[] { "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0", $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{ServerFixture.FreePort()}", "--Engine:EnableEmbeddedModel=false" }.Concat(settings))
+        foreach (var setting in new[] { "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0", $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{OwnServer.FreePort()}", "--Engine:EnableEmbeddedModel=false" }.Concat(settings))
             start.ArgumentList.Add(setting);
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

@@ -315,6 +315,8 @@ public static class Segmenter
         foreach (var label in kept.Select((c, rank) => (c.Object, c.Component, c.Score, Rank: rank)).GroupBy(c => c.Object))
         {
             var obj = objects.Objects[label.Key];
+            // Labelled again rather than kept from the first pass: keeping a label map per
+            // label would hold 4 bytes a pixel each; labelling again is one more pass.
             var count = LabelComponents(obj, width, height, labels);
             var componentOf = LabelsOf(labels, pixels);
             var maskOf = new PooledArray<byte>?[count];
