@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using SineGrpc.Engine.Tests.TestModels;
 using SineGrpc.Server.Hosting;
 
@@ -59,7 +60,15 @@ internal sealed class OwnServer : IAsyncDisposable
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .Single(a => !a.EndsWith($":{metricsPort}", StringComparison.Ordinal)));
         var server = new OwnServer(root, app, address, metricsPort);
-        await server.WaitUntilServingAsync();
+        try
+        {
+            await server.WaitUntilServingAsync();
+        }
+        catch
+        {
+            await server.DisposeAsync();
+            throw;
+        }
         return server;
     }
 
@@ -74,8 +83,12 @@ internal sealed class OwnServer : IAsyncDisposable
     private async Task WaitUntilServingAsync()
     {
         var health = new Health.HealthClient(Channel);
+        var loader = App.Services.GetServices<IHostedService>().OfType<ModelLoader>().Single();
         for (var i = 0; (await health.CheckAsync(new HealthCheckRequest())).Status != HealthCheckResponse.Types.ServingStatus.Serving; i++)
         {
+            // A server that cannot load its models stops: say why at once, not after the wait.
+            if (loader.Failure is { } failure)
+                throw new InvalidOperationException($"the server could not load its models (on a fresh machine, run scripts/install-deps first): {failure.Message}", failure);
             if (i == 900)
                 throw new TimeoutException("the server did not report SERVING within 3 minutes");
             await Task.Delay(200);

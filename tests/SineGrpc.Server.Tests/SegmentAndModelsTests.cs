@@ -216,6 +216,34 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
     }
 
     /// <summary>A Segment call whose target is its own reference image, labelled with object 1.</summary>
+    [Fact]
+    public async Task Segment_answers_within_the_mask_budget_by_capping_instances_and_refuses_what_cannot_fit()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0, secondFrom: 0);
+        using (frame)
+        {
+            var request = SelfSegment(frame, truth);
+            request.InstanceScoreThreshold = 0f;
+            Assert.NotEmpty((await server.Client.SegmentAsync(request)).Instances);
+
+            // At 1000x750 (750,000 pixels a mask) the object and semantic masks fill the
+            // fixture's 2,000,000: no room is left for instances, and none are returned.
+            request.Output = new OutputOptions { Width = 1000 };
+            request.MaxInstances = 5;
+            var reply = await server.Client.SegmentAsync(request);
+            Assert.Single(reply.Objects);
+            Assert.Single(reply.Semantic);
+            Assert.Empty(reply.Instances);
+
+            // Two labels need four masks: 3,000,000 pixels.
+            request.References[0].Prompts.Add(TrackClient.PngPrompt(2, SyntheticVideo.MaskPng(truth, 2)));
+            var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.StartsWith("the Segment response would hold 4 masks of 1000x750 = 3000000 pixels, over Limits:MaxMaskPixels (2000000)", error.Status.Detail);
+        }
+    }
+
     private static SegmentRequest SelfSegment(OpenCvSharp.Mat frame, byte[] truth)
     {
         var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };

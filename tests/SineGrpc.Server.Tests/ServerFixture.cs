@@ -15,6 +15,8 @@ public sealed class ServerFixture : IAsyncLifetime
 {
     public const int StreamLimit = 3;
     public const long PixelLimit = 1_000_000;
+    /// <summary>Two full-size masks of the largest frame allowed.</summary>
+    public const long MaskPixelLimit = 2 * PixelLimit;
     public const int SegmentQueueLimit = 2;
     public const string TokenModel = TokenTestBundle.Name;
     private OwnServer _server = null!;
@@ -36,13 +38,19 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Engine:EnableEmbeddedModel"] = "true",
             ["Limits:MaxConcurrentStreams"] = StreamLimit.ToString(),
             ["Limits:MaxFramePixels"] = PixelLimit.ToString(),
+            ["Limits:MaxMaskPixels"] = MaskPixelLimit.ToString(),
             ["Limits:MaxObjectsPerStream"] = "8",
             ["Limits:MaxQueuedSegmentCalls"] = SegmentQueueLimit.ToString(),
         });
         Client = new Segmentation.SegmentationClient(Channel);
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        // Null when the server failed to start (InitializeAsync has reported why).
+        if (_server is not null)
+            await _server.DisposeAsync();
+    }
 }
 
 [CollectionDefinition(Name)]

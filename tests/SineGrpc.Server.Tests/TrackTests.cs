@@ -286,6 +286,42 @@ public sealed class TrackTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task A_reply_whose_masks_would_be_over_the_mask_budget_is_refused_and_the_stream_goes_on()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            // Output 1000x750 = 750,000 pixels a mask: two objects fit the fixture's 2,000,000, three do not.
+            var start = new TrackRequest { Start = new TrackStart { Output = new OutputOptions { Width = 1000 } } };
+            Prompt Square(uint id) => new()
+            {
+                ObjectId = id,
+                Mask = new Mask { Rle = new Rle { Height = SyntheticVideo.Height, Width = SyntheticVideo.Width, UncompressedCounts = { 240u * (id * 20), 240u * 10, 240u * (320 - id * 20 - 10) } } },
+            };
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                start,
+                TrackClient.Frame(0, jpeg, Square(1), Square(2), Square(3)),
+                TrackClient.Frame(1, jpeg, Square(1), Square(2)),
+                TrackClient.Frame(2, jpeg, Square(3)),
+                TrackClient.Frame(3, jpeg),
+            ]);
+
+            Assert.Equal(4, replies.Count);
+            Assert.Equal((int)StatusCode.InvalidArgument, replies[0].Error?.Code);
+            Assert.Equal("the reply to frame 0 would hold 3 masks of 1000x750 = 2250000 pixels, over Limits:MaxMaskPixels (2000000): " +
+                "ask for fewer objects or a smaller output size (output.width, output.height)", replies[0].Error.Message);
+            Assert.Equal([1u, 2u], replies[1].Objects.Select(o => o.ObjectId));
+            // A third object joining the two is refused alike; the two go on.
+            Assert.Equal((int)StatusCode.InvalidArgument, replies[2].Error?.Code);
+            Assert.Equal([1u, 2u], replies[3].Objects.Select(o => o.ObjectId));
+            Assert.Equal(1000u, replies[3].Width);
+        }
+    }
+
+    [Fact]
     public async Task An_output_width_alone_whose_frames_would_be_over_the_pixel_limit_fails_each_frame()
     {
         using var video = new SyntheticVideo();

@@ -204,12 +204,28 @@ public static class Segmenter
                     continue;
                 var mask = PooledArray<byte>.CopyOf(binary.Span);
                 found.Add(new InstanceResult(labels[candidate % n], score, mask, MaskStats.Of(mask.Span, width, height)));
+                if (found.Count > maxInstances)
+                    DropWorst(found);
             }
         }
-        found.Sort((a, b) => b.Score.CompareTo(a.Score));
-        foreach (var extra in found.Skip(maxInstances))
-            extra.Dispose();
-        return [.. found.Take(maxInstances)];
+        // Stable: equal scores keep the candidates' order.
+        return [.. found.OrderByDescending(i => i.Score)];
+    }
+
+    /// <summary>
+    /// Keeps at most the requested instances' masks while candidates are scored (the caller's
+    /// memory bound): the lowest score goes, the latest of equals first.
+    /// </summary>
+    private static void DropWorst(List<InstanceResult> found)
+    {
+        var worst = 0;
+        for (var i = 1; i < found.Count; i++)
+        {
+            if (found[i].Score <= found[worst].Score)
+                worst = i;
+        }
+        found[worst].Dispose();
+        found.RemoveAt(worst);
     }
 
     /// <summary>

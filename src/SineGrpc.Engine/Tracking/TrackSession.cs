@@ -35,6 +35,9 @@ public sealed class TrackSession : IDisposable
 
     public string ModelName => _model.Name;
 
+    /// <summary>How this stream's masks are answered.</summary>
+    public OutputSpec Output => _spec;
+
     /// <summary>Objects being tracked, increasing.</summary>
     public IReadOnlyList<int> ObjectIds => _tracker.ObjectIds;
 

@@ -9,6 +9,9 @@ namespace SineGrpc.Server.Hosting;
 /// </summary>
 public sealed class ModelLoader(ModelCatalog catalog, IHostApplicationLifetime lifetime, ILogger<ModelLoader> logger) : BackgroundService
 {
+    /// <summary>Why loading failed (the process is stopping then); null while loading or once loaded.</summary>
+    public Exception? Failure { get; private set; }
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -22,9 +25,23 @@ public sealed class ModelLoader(ModelCatalog catalog, IHostApplicationLifetime l
         }
         catch (Exception e)
         {
+            Failure = e;
+            if (MissingNativeLibrary(e) is { } missing)
+                logger.LogCritical("A native library could not be loaded: {Message}. On Debian or Ubuntu, scripts/install-deps installs what the service needs (OpenCV's needs libgtk-3-0)",
+                    missing.Message.Split('\n')[0].Trim());
             logger.LogCritical(e, "Loading models failed; stopping");
             Environment.ExitCode = 1;
             lifetime.StopApplication();
         }
+    }
+
+    private static DllNotFoundException? MissingNativeLibrary(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is DllNotFoundException missing)
+                return missing;
+        }
+        return null;
     }
 }

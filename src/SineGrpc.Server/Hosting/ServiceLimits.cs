@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace SineGrpc.Server.Hosting;
 
 /// <summary>Per-process limits that protect the server and its other clients, bound from "Limits".</summary>
-public sealed class ServiceLimits
+public sealed class ServiceLimits : IValidatableObject
 {
     public const string Section = "Limits";
 
@@ -18,6 +18,17 @@ public sealed class ServiceLimits
     /// <summary>Pixels of one image or mask (default: 4K UHD, 3840 x 2160).</summary>
     [Range(1, long.MaxValue)]
     public long MaxFramePixels { get; set; } = 3840L * 2160;
+
+    /// <summary>
+    /// Mask pixels one Track frame or Segment call may hold, counted apart for the prompt
+    /// masks it decodes (at its image's size) and for the masks it answers (one per object
+    /// at the output size; Segment also one semantic mask per label and its instances).
+    /// Post-processing holds a few bytes per answered mask pixel (a float score map and the
+    /// mask), so this bounds what one frame costs in memory whatever its object count and size. The default, 2^26, holds
+    /// 64 objects at 720p, 32 at 1080p and 8 at 4K.
+    /// </summary>
+    [Range(1, long.MaxValue)]
+    public long MaxMaskPixels { get; set; } = 1L << 26;
 
     /// <summary>Largest gRPC message, in bytes. The default holds a raw 4K RGB frame (about 25 MB) with room for its prompts.</summary>
     [Range(1024, int.MaxValue)]
@@ -45,4 +56,13 @@ public sealed class ServiceLimits
     /// <summary>Segment calls that may wait for a turn; one more gets RESOURCE_EXHAUSTED at once.</summary>
     [Range(0, int.MaxValue)]
     public int MaxQueuedSegmentCalls { get; set; } = 16;
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // Below one full-size mask, the largest frames allowed could not carry one object.
+        if (MaxMaskPixels < MaxFramePixels)
+            yield return new ValidationResult(
+                $"Limits:MaxMaskPixels ({MaxMaskPixels}) must be at least Limits:MaxFramePixels ({MaxFramePixels}): one object on the largest frame allowed needs that many",
+                [nameof(MaxMaskPixels), nameof(MaxFramePixels)]);
+    }
 }

@@ -13,9 +13,8 @@ namespace SineGrpc.Server.Mapping;
 /// image, so no valid request needs more.
 /// </param>
 /// <param name="pixels">
-/// Mask pixels the whole request may decode: what one frame of that many full-size masks
-/// holds (Limits:MaxObjectsPerStream x Limits:MaxFramePixels), for Segment's references
-/// together.
+/// Mask pixels the whole request may decode (Limits:MaxMaskPixels), for Segment's
+/// references together.
 /// </param>
 internal sealed class PromptAllowance(int masksPerImage, long pixels)
 {
@@ -24,9 +23,6 @@ internal sealed class PromptAllowance(int masksPerImage, long pixels)
 
     public int MasksPerImage => masksPerImage;
 
-    public static PromptAllowance For(int maxObjects, long maxFramePixels) =>
-        new(maxObjects, maxFramePixels > long.MaxValue / maxObjects ? long.MaxValue : maxObjects * maxFramePixels);
-
     /// <summary>Takes the room for <paramref name="masks"/> masks of <paramref name="width"/> x <paramref name="height"/>.</summary>
     /// <exception cref="InvalidInputException">The request's masks would hold more pixels than allowed.</exception>
     public void Take(int masks, int width, int height)
@@ -34,7 +30,7 @@ internal sealed class PromptAllowance(int masksPerImage, long pixels)
         var needed = (long)masks * width * height;
         if (needed > _pixelsLeft)
             throw new InvalidInputException(
-                $"the prompt masks of this request hold more than {_pixels} pixels in all (Limits:MaxObjectsPerStream x Limits:MaxFramePixels): send fewer or smaller");
+                $"the prompt masks of this request hold more than {_pixels} pixels in all (Limits:MaxMaskPixels): send fewer or smaller");
         _pixelsLeft -= needed;
     }
 }

@@ -221,9 +221,11 @@ public sealed class SegmentationService(
             using var image = DecodeFrame(frame);
             var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             var prompts = PromptReader.Read(frame.Prompts, image.Width, image.Height, _limits.MaxFramePixels,
-                PromptAllowance.For(_limits.MaxObjectsPerStream, _limits.MaxFramePixels));
+                new PromptAllowance(_limits.MaxObjectsPerStream, _limits.MaxMaskPixels));
             var removed = frame.RemoveObjectIds.Select(id => (int)id).ToList();
-            CheckObjectLimit(session.ObjectIds.Except(removed).Union(prompts.Select(p => p.ObjectId)).Count());
+            var objects = session.ObjectIds.Except(removed).Union(prompts.Select(p => p.ObjectId)).Count();
+            CheckObjectLimit(objects);
+            AnswerBudget.Check(objects, session.Output.Resolve(image.Width, image.Height), _limits.MaxMaskPixels, $"the reply to frame {frame.FrameIndex}");
 
             using var result = await session.ProcessFrameAsync(new FrameInput(image, prompts, removed), cancellationToken);
             var reply = new TrackResponse { FrameIndex = frame.FrameIndex, Width = (uint)result.Width, Height = (uint)result.Height };
@@ -271,21 +273,27 @@ public sealed class SegmentationService(
         try
         {
             var references = new List<ReferenceInput>();
-            var allowance = PromptAllowance.For(_limits.MaxObjectsPerStream, _limits.MaxFramePixels);
+            var allowance = new PromptAllowance(_limits.MaxObjectsPerStream, _limits.MaxMaskPixels);
             for (var r = 0; r < request.References.Count; r++)
             {
                 var image = ImageReader.Read(request.References[r].Image, $"reference {r}", _limits.MaxFramePixels);
                 images.Add(image);
                 references.Add(new ReferenceInput(image, PromptReader.Read(request.References[r].Prompts, image.Width, image.Height, _limits.MaxFramePixels, allowance)));
             }
-            CheckObjectLimit(references.SelectMany(r => r.Prompts).Select(p => p.ObjectId).Distinct().Count());
+            var labels = references.SelectMany(r => r.Prompts).Select(p => p.ObjectId).Distinct().Count();
+            CheckObjectLimit(labels);
             var target = ImageReader.Read(request.Target, "target", _limits.MaxFramePixels);
             images.Add(target);
             var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
             var threshold = request.InstanceScoreThreshold ?? 0.5f;
-            var maxInstances = request.MaxInstances == 0 ? 100 : (int)Math.Min(request.MaxInstances, int.MaxValue);
             var output = OptionsReader.Output(request.Output, _limits.MaxFramePixels);
+            // The answer: a same-object and a semantic mask per label, then as many instances
+            // as asked for (0 = the most there can be) and as the rest of the budget holds.
+            var size = output.Resolve(target.Width, target.Height);
+            AnswerBudget.Check(2 * labels, size, _limits.MaxMaskPixels, "the Segment response");
+            var asked = request.MaxInstances == 0 ? Segmenter.InstanceCandidates : (int)Math.Min(request.MaxInstances, int.MaxValue);
+            var maxInstances = Math.Min(asked, AnswerBudget.Room(2 * labels, size, _limits.MaxMaskPixels));
             using var result = await Segmenter.SegmentAsync(model, new SegmentInput(references, target, output, threshold, maxInstances), cancellationToken);
 
             var encoding = request.Output?.MaskEncoding ?? MaskEncoding.Unspecified;

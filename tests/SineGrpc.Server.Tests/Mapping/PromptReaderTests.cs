@@ -28,22 +28,22 @@ public class PromptReaderTests
     {
         // Counts that do not sum to 100: decoding any of them would fail differently.
         var prompts = Enumerable.Range(1, 9).Select(id => Rle((uint)id, 1, 2)).ToList();
-        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read(prompts, Width, Height, NoPixelLimit, PromptAllowance.For(8, NoPixelLimit / 8)));
+        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read(prompts, Width, Height, NoPixelLimit, new PromptAllowance(8, NoPixelLimit)));
         Assert.Equal("9 prompts on one image are over the limit of 8 objects", e.Message);
     }
 
     [Fact]
     public void An_index_mask_with_more_objects_than_allowed_is_refused()
     {
-        var allowance = PromptAllowance.For(8, Width * Height);
+        var allowance = new PromptAllowance(8, 8 * Width * Height);
         Assert.Equal(8, PromptReader.Read([IndexPng(8)], Width, Height, NoPixelLimit, allowance).Count);
 
-        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([IndexPng(9)], Width, Height, NoPixelLimit, PromptAllowance.For(8, Width * Height)));
+        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([IndexPng(9)], Width, Height, NoPixelLimit, new PromptAllowance(8, 8 * Width * Height)));
         Assert.Equal("the index mask holds 9 objects: with the image's other prompts, over the limit of 8 objects", e.Message);
 
         // Two RLE prompts first leave room for six more.
         e = Assert.Throws<InvalidInputException>(() =>
-            PromptReader.Read([Rle(20, 50, 50), Rle(21, 0, 100), IndexPng(7)], Width, Height, NoPixelLimit, PromptAllowance.For(8, Width * Height)));
+            PromptReader.Read([Rle(20, 50, 50), Rle(21, 0, 100), IndexPng(7)], Width, Height, NoPixelLimit, new PromptAllowance(8, 8 * Width * Height)));
         Assert.Contains("over the limit of 8 objects", e.Message);
     }
 
@@ -51,9 +51,9 @@ public class PromptReaderTests
     public void A_request_s_masks_share_one_pixel_budget_across_its_images()
     {
         // As a Segment call's references do: two masks of 10x10 fit in 2 x 100 pixels, a third does not.
-        var allowance = PromptAllowance.For(2, 100);
+        var allowance = new PromptAllowance(2, 200);
         Assert.Equal(2, PromptReader.Read([Rle(1, 50, 50), Rle(2, 0, 100)], Width, Height, NoPixelLimit, allowance).Count);
         var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([Rle(1, 50, 50)], Width, Height, NoPixelLimit, allowance));
-        Assert.Equal("the prompt masks of this request hold more than 200 pixels in all (Limits:MaxObjectsPerStream x Limits:MaxFramePixels): send fewer or smaller", e.Message);
+        Assert.Equal("the prompt masks of this request hold more than 200 pixels in all (Limits:MaxMaskPixels): send fewer or smaller", e.Message);
     }
 }
