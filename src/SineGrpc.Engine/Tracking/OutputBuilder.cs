@@ -26,26 +26,16 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         var ids = maps.ObjectIds;
         var count = ids.Length;
 
-        using var resized = new PooledArray<float>(maps.Channels * pixels);
-        if (count > 0)
-            postprocessor.ToOutput(maps.Maps.Span, maps.Channels, maps.Height, maps.Width, geometry, width, height, resized.Span);
-
         // owner[p] = 1 + index of the object owning pixel p, 0 = background.
         var exclusive = spec.Exclusive || maps.Kind == MapKind.Labels;
-        using var owner = exclusive ? new PooledArray<ushort>(pixels) : null;
-        if (owner is not null)
-            Own(maps.Kind, resized.Span, count, pixels, owner.Span);
-
+        using var owner = exclusive ? PooledArray<ushort>.Zeroed(pixels) : null;
         var confidence = keepConfidence ? new PooledArray<float>(count * pixels) : null;
         var masks = new PooledArray<byte>[count];
-        var scores = new float[count];
         for (var i = 0; i < count; i++)
-        {
-            var mask = masks[i] = new PooledArray<byte>(pixels);
-            var channel = resized.Span.Slice((maps.Kind == MapKind.Labels ? i + 1 : i) * pixels, pixels);
-            var conf = confidence is null ? default : confidence.Span.Slice(i * pixels, pixels);
-            scores[i] = ScoreAndMask(maps.Kind, channel, owner is null ? default : owner.Span, (ushort)(i + 1), maps.Presence[i], mask.Span, conf);
-        }
+            masks[i] = new PooledArray<byte>(pixels);
+        var scores = count == 0 ? []
+            : maps.Kind == MapKind.Labels ? ScoreLabels(maps, geometry, width, height, owner!.Span, masks, confidence)
+            : ScoreLogits(maps, geometry, width, height, owner, masks, confidence);
 
         var predictedScores = (float[])scores.Clone();
         if (prompts.Count > 0)
@@ -76,41 +66,105 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         return (new FrameResult(width, height, objects, indexMap, times), predictedScores, confidence);
     }
 
-    private static void Own(MapKind kind, ReadOnlySpan<float> resized, int count, int pixels, Span<ushort> owner)
+    // One channel at the output size at a time, so that a frame holds a few planes of
+    // floats rather than one per object: the argmax runs over the channels as they come
+    // (ties keep the earlier channel, as an all-at-once argmax does).
+
+    /// <summary>
+    /// Soft labels: the most probable channel owns each pixel, background included. An
+    /// object's score is P(present) x its mean probability over the pixels it owns, which
+    /// are where its probability is the winning value.
+    /// </summary>
+    private float[] ScoreLabels(ObjectMaps maps, InputGeometry g, int width, int height, Span<ushort> owner, PooledArray<byte>[] masks, PooledArray<float>? confidence)
     {
+        var pixels = width * height;
+        var count = maps.ObjectIds.Length;
+        using var best = new PooledArray<float>(pixels);
+        using var plane = confidence is null ? new PooledArray<float>(pixels) : null;
+        Resize(maps, 0, g, width, height, best.Span);
+        for (var i = 0; i < count; i++)
+        {
+            // The per-pixel confidence of an object is its probability: resize it there directly.
+            var channel = confidence is null ? plane!.Span : confidence.Span.Slice(i * pixels, pixels);
+            Resize(maps, i + 1, g, width, height, channel);
+            Claim(channel, best.Span, owner, (ushort)(i + 1));
+        }
+
+        var sums = new double[count];
+        var areas = new long[count];
         for (var p = 0; p < pixels; p++)
         {
-            // Labels: the most probable channel, background included. Logits: the
-            // highest positive logit, if any.
-            var best = kind == MapKind.Labels ? resized[p] : 0f;
-            ushort winner = 0;
-            var first = kind == MapKind.Labels ? 1 : 0;
-            for (var i = 0; i < count; i++)
+            var o = owner[p];
+            if (o == 0)
+                continue;
+            sums[o - 1] += best.Span[p];
+            areas[o - 1]++;
+        }
+        var scores = new float[count];
+        for (var i = 0; i < count; i++)
+        {
+            var mask = masks[i].Span;
+            var id = (ushort)(i + 1);
+            for (var p = 0; p < pixels; p++)
+                mask[p] = owner[p] == id ? (byte)1 : (byte)0;
+            scores[i] = areas[i] == 0 ? 0f : (float)(maps.Presence[i] * sums[i] / areas[i]);
+        }
+        return scores;
+    }
+
+    /// <summary>
+    /// Logits: each object's mask is where its logit is positive, its score SINE's; when
+    /// exclusive, the highest positive logit owns each pixel.
+    /// </summary>
+    private float[] ScoreLogits(ObjectMaps maps, InputGeometry g, int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[] masks, PooledArray<float>? confidence)
+    {
+        var pixels = width * height;
+        var count = maps.ObjectIds.Length;
+        using var plane = new PooledArray<float>(pixels);
+        using var best = owner is null ? null : PooledArray<float>.Zeroed(pixels);
+        var scores = new float[count];
+        for (var i = 0; i < count; i++)
+        {
+            Resize(maps, i, g, width, height, plane.Span);
+            var conf = confidence is null ? default : confidence.Span.Slice(i * pixels, pixels);
+            scores[i] = ScoreLogitMask(plane.Span, maps.Presence[i], masks[i].Span, conf);
+            if (owner is not null)
+                Claim(plane.Span, best!.Span, owner.Span, (ushort)(i + 1));
+        }
+        return scores;
+    }
+
+    private void Resize(ObjectMaps maps, int channel, InputGeometry g, int width, int height, Span<float> destination)
+    {
+        var mapSize = maps.Height * maps.Width;
+        postprocessor.ToOutput(maps.Maps.Span.Slice(channel * mapSize, mapSize), 1, maps.Height, maps.Width, g, width, height, destination);
+    }
+
+    /// <summary>Gives <paramref name="id"/> the pixels where <paramref name="channel"/> beats the best so far.</summary>
+    private static void Claim(ReadOnlySpan<float> channel, Span<float> best, Span<ushort> owner, ushort id)
+    {
+        for (var p = 0; p < channel.Length; p++)
+        {
+            if (channel[p] > best[p])
             {
-                var value = resized[(i + first) * pixels + p];
-                if (value > best)
-                {
-                    best = value;
-                    winner = (ushort)(i + 1);
-                }
+                best[p] = channel[p];
+                owner[p] = id;
             }
-            owner[p] = winner;
         }
     }
 
     // SINE's score: P(present) x mean foreground probability inside the object's own
-    // mask, as sum / (area + 1e-6) like the reference. For soft labels the probability is
-    // the label itself, and the mean a plain one.
-    private static float ScoreAndMask(MapKind kind, ReadOnlySpan<float> channel, ReadOnlySpan<ushort> owner, ushort id, float presence, Span<byte> mask, Span<float> confidence)
+    // mask, as sum / (area + 1e-6) like the reference.
+    private static float ScoreLogitMask(ReadOnlySpan<float> logits, float presence, Span<byte> mask, Span<float> confidence)
     {
         var sum = 0.0;
         long area = 0;
-        for (var p = 0; p < channel.Length; p++)
+        for (var p = 0; p < logits.Length; p++)
         {
-            var probability = kind == MapKind.Logits ? 1f / (1f + MathF.Exp(-channel[p])) : channel[p];
+            var probability = 1f / (1f + MathF.Exp(-logits[p]));
             if (!confidence.IsEmpty)
                 confidence[p] = probability;
-            var inside = kind == MapKind.Logits ? channel[p] > 0f : owner[p] == id;
+            var inside = logits[p] > 0f;
             mask[p] = inside ? (byte)1 : (byte)0;
             if (inside)
             {
@@ -118,9 +172,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
                 area++;
             }
         }
-        if (area == 0)
-            return 0f;
-        return kind == MapKind.Logits ? (float)(presence * (sum / (area + 1e-6))) : (float)(presence * sum / area);
+        return area == 0 ? 0f : (float)(presence * (sum / (area + 1e-6)));
     }
 
     // A prompted object is returned exactly as prompted (resized to the output), with

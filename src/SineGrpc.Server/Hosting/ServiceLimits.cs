@@ -23,8 +23,10 @@ public sealed class ServiceLimits : IValidatableObject
     /// Mask pixels one Track frame or Segment call may hold, counted apart for the prompt
     /// masks it decodes (at its image's size) and for the masks it answers (one per object
     /// at the output size; Segment also one semantic mask per label and its instances).
-    /// Post-processing holds a few bytes per answered mask pixel (a float score map and the
-    /// mask), so this bounds what one frame costs in memory whatever its object count and size. The default, 2^26, holds
+    /// A frame holds a byte per decoded or answered mask pixel (Segment five per answered
+    /// pixel without an instance head: it keeps each label's confidence for its instances)
+    /// beside a few frame-sized planes, so this bounds what one frame costs in memory
+    /// whatever its object count and size. The default, 2^26, holds
     /// 64 objects at 720p, 32 at 1080p and 8 at 4K.
     /// </summary>
     [Range(1, long.MaxValue)]
