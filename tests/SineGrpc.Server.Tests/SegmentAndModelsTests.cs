@@ -171,6 +171,14 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         var list = await server.Client.ListModelsAsync(new ListModelsRequest());
         Assert.Equal("resnet18-lp", list.DefaultModel);
         Assert.Equal(["resnet18-lp", ServerFixture.TokenModel], list.Models.Select(m => m.Name).Order());
+        // The fixture's limits, as configured.
+        Assert.Equal((uint)ServerFixture.StreamLimit, list.Limits.MaxConcurrentStreams);
+        Assert.Equal(8u, list.Limits.MaxObjects);
+        Assert.Equal((ulong)ServerFixture.PixelLimit, list.Limits.MaxFramePixels);
+        Assert.Equal((ulong)ServerFixture.MaskPixelLimit, list.Limits.MaxMaskPixels);
+        Assert.Equal(64ul * 1024 * 1024, list.Limits.MaxMessageBytes);
+        Assert.Equal(16u, list.Limits.MaxReferences);
+        Assert.Equal(600u, list.Limits.StreamIdleTimeoutSeconds);
 
         var info = await server.Client.GetModelInfoAsync(new GetModelInfoRequest());
         Assert.Equal("dense", info.MemoryKind);

@@ -53,7 +53,19 @@ internal sealed class ModelsCommand(ModelsOptions options, TextWriter stdout)
             text.AppendLine($"{model.Name}: {model.Description}");
             text.AppendLine($"  default memory: {DescribeMemory(model.DefaultMemory)}");
         }
+        if (reply.Limits is { } limits)
+        {
+            text.AppendLine();
+            text.AppendLine(DescribeLimits(limits));
+        }
         return text.ToString();
+    }
+
+    private static string DescribeLimits(ServerLimits limits)
+    {
+        var idle = limits.StreamIdleTimeoutSeconds == 0 ? "no idle timeout" : $"idle streams end after {Number(limits.StreamIdleTimeoutSeconds)} s";
+        return FormattableString.Invariant(
+            $"limits: {limits.MaxConcurrentStreams} streams, {limits.MaxObjects} objects per stream, {limits.MaxFramePixels} pixels per image, {limits.MaxMaskPixels} mask pixels per frame, {limits.MaxMessageBytes} bytes per message, {limits.MaxReferences} references per Segment call, {idle}");
     }
 
     private static string DescribeMemory(MemoryOptions? memory)

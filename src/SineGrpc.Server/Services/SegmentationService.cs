@@ -202,7 +202,7 @@ public sealed class SegmentationService(
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
         EnsureReady();
-        var response = new ListModelsResponse { DefaultModel = catalog.DefaultModelName };
+        var response = new ListModelsResponse { DefaultModel = catalog.DefaultModelName, Limits = LimitsDescriber.Describe(_limits) };
         response.Models.AddRange(catalog.Models.Select(m => ModelDescriber.Describe(m, catalog.MaxMemoryCapacity)));
         return Task.FromResult(response);
     }

@@ -34,6 +34,11 @@ public class ModelsFormatTests
                 },
                 new ModelInfo { Name = "xmem", Version = "2", MemoryKind = "dense", ExecutionProvider = "CPU" },
             },
+            Limits = new ServerLimits
+            {
+                MaxConcurrentStreams = 16, MaxObjects = 64, MaxFramePixels = 8294400, MaxMaskPixels = 67108864,
+                MaxMessageBytes = 67108864, MaxReferences = 16, StreamIdleTimeoutSeconds = 600,
+            },
         };
 
         var lines = ModelsCommand.Format(reply).ReplaceLineEndings("\n").Split('\n');
@@ -45,5 +50,7 @@ public class ModelsFormatTests
         Assert.Equal("* default model", lines[3]);
         Assert.Contains("sine: SINE in-context segmentation", lines);
         Assert.Contains("  default memory: 6 entries, first frame kept, linear decay over 20 frames", lines);
+        Assert.Equal("limits: 16 streams, 64 objects per stream, 8294400 pixels per image, 67108864 mask pixels per frame, " +
+            "67108864 bytes per message, 16 references per Segment call, idle streams end after 600 s", lines[^2]);
     }
 }
