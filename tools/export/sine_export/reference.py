@@ -137,9 +137,15 @@ class ReferenceVideo:
         return torch.cat(out)
 
     @torch.no_grad()
-    def step(self, rgb: np.ndarray, prompts: dict):
+    def step(self, rgb: np.ndarray, prompts: dict, undecided=None):
         """One frame: rgb uint8 HxWx3, prompts {object id: HxW mask} for objects starting here.
-        Returns {id: (id_logits[2], mask logits HxW, binary HxW, score)} and the encoder passes used."""
+        Returns {id: (id_logits[2], mask logits HxW, binary HxW, score)} and the encoder passes used.
+
+        undecided (optional): (margin, {object id: HxW 0/1 mask}). Where an object's logit is
+        within margin of 0, the mask that goes into memory takes that pixel from the given
+        mask instead of this loop's own decision (what is returned stays this loop's own).
+        For comparing two implementations: a pixel whose logit is a rounding error away from
+        0 may go either way, and without this one coin flip sends the two memories apart."""
         image, resized = prepare_image(rgb, self.size)
         h, w = rgb.shape[:2]
         t = self.frame
@@ -163,7 +169,11 @@ class ReferenceVideo:
         result = {}
         for i, oid in enumerate(ids):
             result[oid] = (id_logits[0, i].clone(), logits[i], binary[i], float(scores[i]))
-            self.memory[oid].add(Entry(image, prepare_mask(binary[i].numpy(), self.size), t, float(scores[i])))
+            remembered = binary[i].numpy()
+            if undecided is not None and oid in undecided[1]:
+                close = np.abs(logits[i].numpy()) <= undecided[0]
+                remembered = np.where(close, np.asarray(undecided[1][oid]) != 0, remembered)
+            self.memory[oid].add(Entry(image, prepare_mask(remembered, self.size), t, float(scores[i])))
         self.frame += 1
         return result, self.encoder_images - before
 
