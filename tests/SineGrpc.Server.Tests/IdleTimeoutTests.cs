@@ -46,8 +46,8 @@ public sealed class IdleTimeoutTests : IAsyncLifetime
         for (ulong t = 0; t < 4 * IdleSeconds; t++)
         {
             await call.RequestStream.WriteAsync(t == 0 ? TrackClient.Frame(t, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))) : TrackClient.Frame(t, jpeg));
-            // The server reads ahead: its wait for the next message may start as soon as this
-            // one arrives, not when the client has read the reply and paused.
+            // The server's wait for the next message starts once this one has arrived (live
+            // mode reads ahead) or its reply is written, never before: clock from here.
             clock.Restart();
             Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
             Assert.Equal(t, call.ResponseStream.Current.FrameIndex);
