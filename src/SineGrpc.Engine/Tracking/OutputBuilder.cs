@@ -34,7 +34,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         for (var i = 0; i < count; i++)
             masks[i] = new PooledArray<byte>(pixels);
         var scores = count == 0 ? []
-            : maps.Kind == MapKind.Labels ? ScoreLabels(maps, geometry, width, height, owner!.Span, masks, confidence)
+            : maps.Kind == MapKind.Labels ? ScoreLabels(maps, geometry, width, height, owner!.Span, confidence)
             : ScoreLogits(maps, geometry, width, height, owner, masks, confidence);
 
         var predictedScores = (float[])scores.Clone();
@@ -73,9 +73,10 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     /// <summary>
     /// Soft labels: the most probable channel owns each pixel, background included. An
     /// object's score is P(present) x its mean probability over the pixels it owns, which
-    /// are where its probability is the winning value.
+    /// are where its probability is the winning value. The masks follow from the owners
+    /// (in <see cref="Build"/>, after the prompts are laid over).
     /// </summary>
-    private float[] ScoreLabels(ObjectMaps maps, InputGeometry g, int width, int height, Span<ushort> owner, PooledArray<byte>[] masks, PooledArray<float>? confidence)
+    private float[] ScoreLabels(ObjectMaps maps, InputGeometry g, int width, int height, Span<ushort> owner, PooledArray<float>? confidence)
     {
         var pixels = width * height;
         var count = maps.ObjectIds.Length;
@@ -102,13 +103,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         }
         var scores = new float[count];
         for (var i = 0; i < count; i++)
-        {
-            var mask = masks[i].Span;
-            var id = (ushort)(i + 1);
-            for (var p = 0; p < pixels; p++)
-                mask[p] = owner[p] == id ? (byte)1 : (byte)0;
             scores[i] = areas[i] == 0 ? 0f : (float)(maps.Presence[i] * sums[i] / areas[i]);
-        }
         return scores;
     }
 
