@@ -37,17 +37,23 @@ public sealed class DrainTests : IAsyncLifetime
         await open.RequestStream.WriteAsync(TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))));
         Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
 
+        // A client-side health check (Watch) hears SERVING now...
+        using var watchEnd = new CancellationTokenSource();
+        var watch = health.Watch(new HealthCheckRequest(), cancellationToken: watchEnd.Token);
+        Assert.True(await watch.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, watch.ResponseStream.Current.Status);
+
         var clock = Stopwatch.StartNew();
         var stopping = Task.Run(() => _app.StopAsync());     // what SIGTERM does
 
-        // Health turns NOT_SERVING (published within a second) while the stream is still open.
-        var status = HealthCheckResponse.Types.ServingStatus.Serving;
-        for (var i = 0; i < 30 && status == HealthCheckResponse.Types.ServingStatus.Serving; i++)
-        {
-            await Task.Delay(100);
-            status = (await health.CheckAsync(new HealthCheckRequest())).Status;
-        }
-        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, status);
+        // ...and NOT_SERVING as soon as the drain begins (its call then ends; the periodic
+        // publisher would take minutes), as does Check, while the stream is still open.
+        using (var heard = new CancellationTokenSource(TimeSpan.FromSeconds(3)))
+            Assert.True(await watch.ResponseStream.MoveNext(heard.Token));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, watch.ResponseStream.Current.Status);
+        await watchEnd.CancelAsync();
+        watch.Dispose();
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, (await health.CheckAsync(new HealthCheckRequest())).Status);
 
         // New streams are refused.
         var refused = await Assert.ThrowsAsync<RpcException>(() => TrackClient.RunAsync(client, [TrackClient.Start(ServerFixture.TokenModel)]));

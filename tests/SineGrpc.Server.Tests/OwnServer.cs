@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
@@ -21,6 +22,9 @@ namespace SineGrpc.Server.Tests;
 internal sealed class OwnServer : IAsyncDisposable
 {
     private readonly string _root;
+    private readonly CancellationTokenSource _stopWatching = new();
+    private readonly List<(HealthCheckResponse.Types.ServingStatus Status, DateTime At)> _watchedHealth = [];
+    private Task _watching = Task.CompletedTask;
 
     private OwnServer(string root, WebApplication app, Uri address, int metricsPort)
     {
@@ -38,7 +42,24 @@ internal sealed class OwnServer : IAsyncDisposable
     /// <summary>The Prometheus endpoint's loopback port.</summary>
     public int MetricsPort { get; }
 
-    public static async Task<OwnServer> StartAsync(string name, IDictionary<string, string?> settings)
+    /// <summary>When a health Check first answered SERVING (polled every 200 ms).</summary>
+    public DateTime ServingSince { get; private set; }
+
+    /// <summary>
+    /// What a grpc.health.v1 Watch opened as soon as the server listened has heard so far
+    /// (only when started with watchHealth).
+    /// </summary>
+    public IReadOnlyList<(HealthCheckResponse.Types.ServingStatus Status, DateTime At)> WatchedHealth
+    {
+        get { lock (_watchedHealth) return [.. _watchedHealth]; }
+    }
+
+    /// <param name="watchHealth">
+    /// Open a health Watch before the models are ready and keep it open until disposal
+    /// (<see cref="WatchedHealth"/>); not for servers a test stops itself, whose shutdown
+    /// would wait for the open call.
+    /// </param>
+    public static async Task<OwnServer> StartAsync(string name, IDictionary<string, string?> settings, bool watchHealth = false)
     {
         var root = Directory.CreateTempSubdirectory($"sine-{name}-").FullName;
         var models = Path.Combine(root, "models");
@@ -60,6 +81,8 @@ internal sealed class OwnServer : IAsyncDisposable
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .Single(a => !a.EndsWith($":{metricsPort}", StringComparison.Ordinal)));
         var server = new OwnServer(root, app, address, metricsPort);
+        if (watchHealth)
+            server._watching = server.WatchHealthAsync();
         try
         {
             await server.WaitUntilServingAsync();
@@ -93,10 +116,32 @@ internal sealed class OwnServer : IAsyncDisposable
                 throw new TimeoutException("the server did not report SERVING within 3 minutes");
             await Task.Delay(200);
         }
+        ServingSince = DateTime.UtcNow;
+    }
+
+    private async Task WatchHealthAsync()
+    {
+        using var watch = new Health.HealthClient(Channel).Watch(new HealthCheckRequest(), cancellationToken: _stopWatching.Token);
+        try
+        {
+            await foreach (var reply in watch.ResponseStream.ReadAllAsync(_stopWatching.Token))
+            {
+                lock (_watchedHealth)
+                    _watchedHealth.Add((reply.Status, DateTime.UtcNow));
+            }
+        }
+        catch (RpcException) when (_stopWatching.IsCancellationRequested)
+        {
+        }
+        catch (OperationCanceledException) when (_stopWatching.IsCancellationRequested)
+        {
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
+        await _stopWatching.CancelAsync();
+        await _watching;
         Channel.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();

@@ -211,6 +211,23 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Health_watch_hears_serving_as_soon_as_the_models_are_ready()
+    {
+        // The fixture opened a Watch while the embedded model was still being built. The
+        // periodic publisher runs every few minutes: SERVING must come from the push made
+        // when the models became ready, about when Check (polled every 200 ms) first said so.
+        const HealthCheckResponse.Types.ServingStatus serving = HealthCheckResponse.Types.ServingStatus.Serving;
+        for (var i = 0; i < 50 && !server.WatchedHealth.Any(w => w.Status == serving); i++)
+            await Task.Delay(100);
+        var watched = server.WatchedHealth;
+        Assert.True(watched.Count >= 2, $"the Watch heard {watched.Count} status(es): {string.Join(", ", watched.Select(w => w.Status))}");
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, watched[0].Status);
+        Assert.Equal(serving, watched[^1].Status);
+        var lag = watched.First(w => w.Status == serving).At - server.ServingSince;
+        Assert.True(Math.Abs(lag.TotalSeconds) < 3, $"the Watch heard SERVING {lag.TotalSeconds:F1} s after Check first answered it");
+    }
+
+    [Fact]
     public async Task Reflection_lists_the_services()
     {
         var reflection = new ServerReflection.ServerReflectionClient(server.Channel);

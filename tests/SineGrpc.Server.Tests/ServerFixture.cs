@@ -23,6 +23,12 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public int MetricsPort => _server.MetricsPort;
 
+    /// <summary>What a health Watch opened before the models were ready has heard.</summary>
+    public IReadOnlyList<(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus Status, DateTime At)> WatchedHealth => _server.WatchedHealth;
+
+    /// <summary>When a health Check first answered SERVING.</summary>
+    public DateTime ServingSince => _server.ServingSince;
+
     /// <summary>The gRPC endpoint, for tests that need a connection of their own.</summary>
     public string Address => _server.Address.ToString();
     public GrpcChannel Channel => _server.Channel;
@@ -41,7 +47,7 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Limits:MaxMaskPixels"] = MaskPixelLimit.ToString(),
             ["Limits:MaxObjectsPerStream"] = "8",
             ["Limits:MaxQueuedSegmentCalls"] = SegmentQueueLimit.ToString(),
-        });
+        }, watchHealth: true);
         Client = new Segmentation.SegmentationClient(Channel);
     }
 

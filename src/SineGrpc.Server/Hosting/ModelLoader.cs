@@ -7,7 +7,7 @@ namespace SineGrpc.Server.Hosting;
 /// answer NOT_SERVING (rather than nothing) while that takes its time. A failure stops
 /// the process: a pod without its models must restart, not linger.
 /// </summary>
-public sealed class ModelLoader(ModelCatalog catalog, IHostApplicationLifetime lifetime, ILogger<ModelLoader> logger) : BackgroundService
+public sealed class ModelLoader(ModelCatalog catalog, HealthStatusPublisher health, IHostApplicationLifetime lifetime, ILogger<ModelLoader> logger) : BackgroundService
 {
     /// <summary>Why loading failed (the process is stopping then); null while loading or once loaded.</summary>
     public Exception? Failure { get; private set; }
@@ -19,6 +19,7 @@ public sealed class ModelLoader(ModelCatalog catalog, IHostApplicationLifetime l
             await catalog.LoadAsync(stoppingToken);
             logger.LogInformation("Models ready: {Models}; default {Default}",
                 string.Join(", ", catalog.Models.Select(m => m.Name)), catalog.DefaultModelName);
+            await health.PublishNowAsync(stoppingToken);
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {

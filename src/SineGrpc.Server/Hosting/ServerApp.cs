@@ -45,6 +45,7 @@ public static class ServerApp
         builder.Services.AddSingleton<SegmentGate>();
         builder.Services.AddSingleton<ServiceMetrics>();
         builder.Services.AddSingleton<DrainCoordinator>();
+        builder.Services.AddSingleton<HealthStatusPublisher>();
         builder.Services.AddHostedService(s => s.GetRequiredService<DrainCoordinator>());
         builder.Services.AddHostedService<ModelLoader>();
 
@@ -65,11 +66,12 @@ public static class ServerApp
         // own name, for clients and proxies that check a named service.
         builder.Services.AddGrpcHealthChecks(health =>
             health.Services.Map(Sine.V1.Segmentation.Descriptor.FullName, _ => true));
-        // The gRPC health service answers with the last published result: publish often.
+        // Check runs the checks per call; Watch streams get what is published: at once on
+        // start, then when the models are ready (HealthStatusPublisher), not every second.
         builder.Services.Configure<HealthCheckPublisherOptions>(options =>
         {
             options.Delay = TimeSpan.Zero;
-            options.Period = TimeSpan.FromSeconds(1);
+            options.Period = HealthStatusPublisher.Period;
         });
 
         var app = builder.Build();
