@@ -5,6 +5,9 @@ namespace SineGrpc.Client.Eval;
 /// <summary>The validated options of <c>sine eval</c>.</summary>
 internal sealed record EvalOptions
 {
+    /// <summary>More streams than any server's default limit (16) gain nothing.</summary>
+    public const int MaxStreams = 64;
+
     public static readonly CommandSpec Command = new(
         Name: "eval",
         Usage: "sine eval --data <davis folder> --output <folder> [options]",
@@ -28,6 +31,8 @@ internal sealed record EvalOptions
             new("sequences", "a,b,...", "Only these sequences (default: every sequence of the folder)"),
             new("resolution", "name", "Resolution folder under JPEGImages and Annotations (default 480p)"),
             new("encoding", "jpeg|png|raw", "How frames are sent (default jpeg: the JPEG files as they are on disk)"),
+            new("streams", "n", "Sequences streamed at once, each on its own Track stream (default 1). More keep a\n" +
+                "GPU server's encoder batches full; each sequence's frames per second then share the server"),
         ]);
 
     public required string Data { get; init; }
@@ -37,6 +42,7 @@ internal sealed record EvalOptions
     public IReadOnlyList<string> Sequences { get; init; } = [];
     public string Resolution { get; init; } = "480p";
     public FrameEncoding Encoding { get; init; } = FrameEncoding.Jpeg;
+    public int Streams { get; init; } = 1;
 
     public static EvalOptions FromArguments(ParsedArguments args)
     {
@@ -67,6 +73,7 @@ internal sealed record EvalOptions
                 "raw" => FrameEncoding.Raw,
                 var other => throw new UsageException($"--encoding must be jpeg, png or raw, not '{other}'"),
             },
+            Streams = args.GetInt("streams", 1, MaxStreams) ?? 1,
         };
     }
 }

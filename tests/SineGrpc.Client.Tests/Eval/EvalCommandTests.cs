@@ -106,11 +106,99 @@ public sealed class EvalCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task Streams_sequences_at_once_and_reports_them_in_the_folders_order()
+    {
+        // Each call gets its own fake server; a call waits (up to 10 s) until the other is
+        // open too, so the two sequences overlap only if the command runs them at once.
+        var open = 0;
+        var maxOpen = 0;
+        var frames = 0;
+        using var bothOpen = new SemaphoreSlim(0);
+        async Task Handle(System.Threading.Channels.ChannelReader<Sine.V1.TrackRequest> requests,
+            System.Threading.Channels.ChannelWriter<Sine.V1.TrackResponse> replies, CancellationToken cancellationToken)
+        {
+            var now = Interlocked.Increment(ref open);
+            InterlockedMax(ref maxOpen, now);
+            if (now == 2)
+                bothOpen.Release(2);
+            await bothOpen.WaitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+            var tracker = new FakeTracker();
+            try
+            {
+                await tracker.Handle(requests, replies, cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Add(ref frames, tracker.Frames.Count);
+                Interlocked.Decrement(ref open);
+            }
+        }
+        var output = _temp.File("out");
+        var options = new EvalOptions { Data = Dataset(), Output = output, Server = new Uri("http://localhost:5000"), Streams = 2 };
+        var stderr = new StringWriter();
+
+        var exitCode = await new EvalCommand(options, new StringWriter(), stderr, stderrIsTerminal: false)
+            .RunAsync(new FakeSegmentationClient(Handle), CancellationToken.None);
+
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.Equal(2, maxOpen);
+        Assert.Equal(10, frames);
+        // The same scores as one stream at a time gives (the test above), in the folder's order.
+        var perSequence = File.ReadAllLines(Path.Combine(output, "per-sequence_results.csv"));
+        Assert.Equal(["a_1", "b_1", "b_2"], perSequence.Skip(1).Select(l => l.Split(',')[0]));
+        Assert.Equal("0.800", perSequence[1].Split(',')[1]);
+        Assert.Equal("1.000,1.000", string.Join(",", perSequence[2].Split(',')[1..]));
+        // Only the sequences' result lines, no interleaved progress lines.
+        Assert.All(stderr.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.Matches("^[ab]: J&F ", line));
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        for (var seen = Volatile.Read(ref target); value > seen; seen = Volatile.Read(ref target))
+        {
+            if (Interlocked.CompareExchange(ref target, value, seen) == seen)
+                return;
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { 0.0, 2.0, 2.0, 3.0 }, 3.0)]   // one after the other: the sum
+    [InlineData(new[] { 0.0, 2.0, 1.0, 3.0 }, 3.0)]   // overlapping: counted once
+    [InlineData(new[] { 0.0, 4.0, 1.0, 2.0 }, 4.0)]   // one inside the other
+    [InlineData(new[] { 5.0, 6.0, 0.0, 1.0 }, 2.0)]   // out of order, with a gap (scoring) left out
+    public void Streaming_time_is_the_union_of_the_sequences_intervals(double[] bounds, double seconds)
+    {
+        var intervals = bounds.Chunk(2).Select(b => (TimeSpan.FromSeconds(b[0]), TimeSpan.FromSeconds(b[1])));
+        Assert.Equal(seconds, EvalCommand.StreamingSeconds(intervals), 9);
+    }
+
+    [Fact]
     public void Options_need_an_existing_data_folder()
     {
         var parsed = ArgumentParser.Parse(EvalOptions.Command, ["--data", _temp.File("missing"), "--output", _temp.File("out")]);
         var error = Assert.Throws<UsageException>(() => EvalOptions.FromArguments(parsed));
         Assert.Contains("--data", error.Message);
+    }
+
+    [Theory]
+    [InlineData(null, 1)]
+    [InlineData("4", 4)]
+    public void Streams_default_to_one(string? streams, int expected)
+    {
+        string[] args = ["--data", _temp.Path, "--output", _temp.File("out")];
+        var parsed = ArgumentParser.Parse(EvalOptions.Command, streams is null ? args : [.. args, "--streams", streams]);
+        Assert.Equal(expected, EvalOptions.FromArguments(parsed).Streams);
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("65")]
+    [InlineData("two")]
+    public void Streams_out_of_range_are_refused(string streams)
+    {
+        var parsed = ArgumentParser.Parse(EvalOptions.Command, ["--data", _temp.Path, "--output", _temp.File("out"), "--streams", streams]);
+        var error = Assert.Throws<UsageException>(() => EvalOptions.FromArguments(parsed));
+        Assert.Contains("--streams", error.Message);
     }
 
     [Fact]
