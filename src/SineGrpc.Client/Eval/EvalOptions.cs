@@ -5,7 +5,7 @@ namespace SineGrpc.Client.Eval;
 /// <summary>The validated options of <c>sine eval</c>.</summary>
 internal sealed record EvalOptions
 {
-    /// <summary>More streams than any server's default limit (16) gain nothing.</summary>
+    /// <summary>A sanity bound; the server refuses streams beyond its own limit (Limits:MaxConcurrentStreams, 16 by default) with RESOURCE_EXHAUSTED.</summary>
     public const int MaxStreams = 64;
 
     public static readonly CommandSpec Command = new(
