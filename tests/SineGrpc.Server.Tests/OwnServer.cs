@@ -55,9 +55,8 @@ internal sealed class OwnServer : IAsyncDisposable
     }
 
     /// <param name="watchHealth">
-    /// Open a health Watch before the models are ready and keep it open until disposal
-    /// (<see cref="WatchedHealth"/>); not for servers a test stops itself, whose shutdown
-    /// would wait for the open call.
+    /// Open a health Watch before the models are ready and keep it open until disposal or
+    /// shutdown, which ends it with NOT_SERVING (<see cref="WatchedHealth"/>).
     /// </param>
     public static async Task<OwnServer> StartAsync(string name, IDictionary<string, string?> settings, bool watchHealth = false)
     {
