@@ -20,23 +20,32 @@ internal sealed class BenchTrackCall : IDisposable
     public static GrpcChannel OpenChannel(string address) =>
         GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
 
-    /// <summary>Opens the stream and sends its <c>start</c> (the model's defaults).</summary>
-    public static async Task<BenchTrackCall> StartAsync(Segmentation.SegmentationClient client)
+    /// <summary>
+    /// Opens the stream and sends its <c>start</c>: the model's defaults, but for a memory
+    /// of <paramref name="memoryCapacity"/> entries when it is above 0.
+    /// </summary>
+    public static async Task<BenchTrackCall> StartAsync(Segmentation.SegmentationClient client, uint memoryCapacity = 0)
     {
         var call = client.Track();
-        await call.RequestStream.WriteAsync(new TrackRequest { Start = new TrackStart() });
+        var start = new TrackStart();
+        if (memoryCapacity > 0)
+            start.Memory = new MemoryOptions { Capacity = memoryCapacity };
+        await call.RequestStream.WriteAsync(new TrackRequest { Start = start });
         return new BenchTrackCall(call);
     }
 
     /// <summary>
     /// Sends the clip's frame <paramref name="clipIndex"/> as frame <paramref name="frameIndex"/>,
-    /// with the clip's mask as object 1's prompt when <paramref name="prompt"/>, and returns its reply.
+    /// with the clip's masks as the prompts of objects 1..K when <paramref name="prompt"/>, and returns its reply.
     /// </summary>
     public async Task<TrackResponse> ServeAsync(BenchFrames frames, int frameIndex, int clipIndex, bool prompt)
     {
         var frame = new TrackFrame { FrameIndex = (ulong)frameIndex, Image = new Image { Encoded = UnsafeByteOperations.UnsafeWrap(frames.Jpegs[clipIndex]) } };
         if (prompt)
-            frame.Prompts.Add(new Prompt { ObjectId = 1, Mask = new Mask { Png = UnsafeByteOperations.UnsafeWrap(frames.MaskPng) } });
+        {
+            for (var i = 0; i < frames.ObjectMaskPngs.Count; i++)
+                frame.Prompts.Add(new Prompt { ObjectId = (uint)i + 1, Mask = new Mask { Png = UnsafeByteOperations.UnsafeWrap(frames.ObjectMaskPngs[i]) } });
+        }
         await _call.RequestStream.WriteAsync(new TrackRequest { Frame = frame });
         if (!await _call.ResponseStream.MoveNext(CancellationToken.None))
             throw new InvalidOperationException("the stream ended early");

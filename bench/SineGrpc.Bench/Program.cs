@@ -8,11 +8,15 @@ using SineGrpc.Engine.Models.Embedded;
 // (6 frames by default) to fill and its buffers to reach their steady sizes.
 const int SettleFrames = 8;
 const string Usage = """
-    usage: scripts/bench [--streams 1,2,4,8] [--limit 200] [--frames <folder>] [--device cpu|cuda|auto] [--server <SineGrpc.Server.dll>]
-           scripts/bench --soak <frames> [--every 50] [--frames <folder>] [--device ...] [--server ...]
+    usage: scripts/bench [--streams 1,2,4,8] [--limit 200] [--frames <folder>] [--size WxH] [--device cpu|cuda|auto] [--server <SineGrpc.Server.dll>]
+           scripts/bench --soak <frames> [--every 50] [--frames <folder>] [--size WxH] [--device ...] [--server ...]
+           scripts/bench --memory 1,4,8 [--objects 1] [--capacity 6] [--frames <folder>] [--size WxH] [--device ...] [--server ...]
       --streams  stream counts of the service runs      --limit  frames of the clip to use
       --frames   folder of frames (default ../shared/data/sam2-bedroom/frames)
+      --size     resize the clip's frames to this size first (e.g. 1920x1080)
       --soak     serve one stream of this many frames and read the server's memory every --every frames
+      --memory   for each stream count, a fresh server with that many streams open at once, each with
+                 --objects objects and its memory (--capacity entries) full: the server's resident memory
     """;
 if (args is ["-h"] or ["--help"])
 {
@@ -36,11 +40,36 @@ var streamCounts = (arguments.GetValueOrDefault("streams") ?? "1,2,4,8").Split('
 var limit = int.Parse(arguments.GetValueOrDefault("limit") ?? "200", CultureInfo.InvariantCulture);
 var device = arguments.GetValueOrDefault("device") ?? "cpu";
 var serverDll = arguments.GetValueOrDefault("server") ?? Path.Combine(repo, "src", "SineGrpc.Server", "bin", "Release", "net10.0", "SineGrpc.Server.dll");
+var objects = int.Parse(arguments.GetValueOrDefault("objects") ?? "1", CultureInfo.InvariantCulture);
+var capacity = uint.Parse(arguments.GetValueOrDefault("capacity") ?? "0", CultureInfo.InvariantCulture);
+if ((objects != 1 || capacity != 0) && !arguments.ContainsKey("memory"))
+{
+    // The raw pipeline, the baseline of the other modes, tracks one object with the default memory.
+    Console.Error.WriteLine("bench: --objects and --capacity go with --memory");
+    return 2;
+}
+if (objects < 1)
+{
+    Console.Error.WriteLine("bench: --objects must be at least 1");
+    return 2;
+}
+(int, int)? size = null;
+if (arguments.GetValueOrDefault("size") is { } sizeText)
+{
+    if (sizeText.Split('x') is not [var widthText, var heightText]
+        || !int.TryParse(widthText, CultureInfo.InvariantCulture, out var width) || !int.TryParse(heightText, CultureInfo.InvariantCulture, out var height)
+        || width < 1 || height < 1)
+    {
+        Console.Error.WriteLine($"bench: --size wants WIDTHxHEIGHT, like 1920x1080, not '{sizeText}'");
+        return 2;
+    }
+    size = (width, height);
+}
 
 BenchFrames frames;
 try
 {
-    frames = BenchFrames.Load(framesFolder, limit, jpegQuality: 90);
+    frames = BenchFrames.Load(framesFolder, limit, jpegQuality: 90, objects, size);
 }
 catch (IOException e)
 {
@@ -56,6 +85,11 @@ try
     if (arguments.GetValueOrDefault("soak") is { } soakFrames)
     {
         await SoakAsync(int.Parse(soakFrames, CultureInfo.InvariantCulture), int.Parse(arguments.GetValueOrDefault("every") ?? "50", CultureInfo.InvariantCulture));
+        return 0;
+    }
+    if (arguments.GetValueOrDefault("memory") is { } memoryStreams)
+    {
+        await MemoryAsync([.. memoryStreams.Split(',').Select(int.Parse)]);
         return 0;
     }
 
@@ -171,9 +205,38 @@ async Task SoakAsync(int totalFrames, int every)
                       $"{Mib(last.WorkingSetBytes - middle.WorkingSetBytes):+0.0;-0.0} MiB of it from frame {middle.Frames}; " +
                       $"managed heap after the last GC {Mib(last.ManagedHeapBytes - first.ManagedHeapBytes):+0.0;-0.0} MiB from frame {first.Frames}; " +
                       $"managed allocation {bytesPerFrame:F0} bytes/frame ({100 * bytesPerFrame / rawRgbBytes:F1}% of a {frames.Width}x{frames.Height} RGB frame)");
-
-    static double Mib(double bytes) => bytes / (1 << 20);
 }
+
+// Per stream count, a fresh server (so no run inherits another's high-water marks) with
+// that many streams open, each full; prints the server's resident memory and its growth per stream.
+async Task MemoryAsync(int[] counts)
+{
+    // The prompt, then enough frames for the memory to fill (its first entry is the
+    // prompted frame) and its buffers to reach their steady sizes.
+    var entries = capacity > 0 ? (int)capacity : 6;
+    var framesPerStream = entries + 2;
+    Console.WriteLine($"{objects} object(s) per stream, memory of {entries} entries, {framesPerStream} frames per stream before reading");
+    Console.WriteLine();
+    Console.WriteLine("| streams | idle MiB | streams open and full MiB | peak MiB | open - idle, per stream MiB | open, added per stream since the row above MiB |");
+    Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
+    MemoryRun.Result? previous = null;
+    foreach (var streams in counts)
+    {
+        using var service = await ServiceProcess.StartAsync(serverDll, cache, [$"--Engine:Device={device}"]);
+        var r = await MemoryRun.RunAsync(service, frames, streams, framesPerStream, (uint)entries);
+        var added = previous is not null && streams > previous.Streams
+            ? (Mib(r.HeldBytes - previous.HeldBytes) / (streams - previous.Streams)).ToString("F0", CultureInfo.InvariantCulture)
+            : "-";
+        Console.WriteLine($"| {streams} | {Mib(r.IdleBytes):F0} | {Mib(r.HeldBytes):F0} | {Mib(r.PeakBytes):F0} | {Mib(r.HeldBytes - r.IdleBytes) / streams:F0} | {added} |");
+        previous = r;
+    }
+    Console.WriteLine();
+    Console.WriteLine($"frames {frames.Width}x{frames.Height}; idle = the server serving, models loaded and warmed, no stream; " +
+                      "open and full = every stream open after its last reply; peak = the highest resident memory (VmHWM), frames at work included. " +
+                      "What the engine's runs need grows with the runs in flight, up to the sessions' limits: the added memory per stream settles once they are reached.");
+}
+
+static double Mib(double bytes) => bytes / (1 << 20);
 
 // Mean of a histogram (in seconds) over the run, for one component, in milliseconds.
 static string MeanMs(Dictionary<string, double> before, Dictionary<string, double> after, string histogram, string component)
@@ -208,7 +271,7 @@ static string BatchSizes(Dictionary<string, double> before, Dictionary<string, d
 
 static Dictionary<string, string> ParseArguments(string[] args)
 {
-    string[] known = ["frames", "streams", "limit", "device", "server", "soak", "every"];
+    string[] known = ["frames", "streams", "limit", "device", "server", "soak", "every", "memory", "objects", "capacity", "size"];
     var values = new Dictionary<string, string>();
     for (var i = 0; i < args.Length; i++)
     {

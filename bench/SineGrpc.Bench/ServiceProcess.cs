@@ -23,6 +23,13 @@ internal sealed class ServiceProcess : IDisposable
     public string GrpcAddress { get; }
     public string MetricsAddress { get; }
 
+    /// <summary>The server process's resident memory now and at its highest so far (VmRSS and VmHWM on Linux).</summary>
+    public (long Now, long Peak) ReadWorkingSet()
+    {
+        _process.Refresh();
+        return (_process.WorkingSet64, _process.PeakWorkingSet64);
+    }
+
     public static async Task<ServiceProcess> StartAsync(string serverDll, string embeddedCache, IEnumerable<string> extraArgs)
     {
         if (!File.Exists(serverDll))
@@ -45,7 +52,8 @@ internal sealed class ServiceProcess : IDisposable
                  }.Concat(extraArgs))
             start.ArgumentList.Add(arg);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
-        process.OutputDataReceived += (_, _) => { };
+        // The server logs warnings and errors only (see the arguments): worth showing.
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[server] {e.Data}"); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[server] {e.Data}"); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
