@@ -28,7 +28,7 @@ public sealed class BackpressureTests(ServerFixture server)
         Task? stalled = null;
         while (written < UnboundedWrites)
         {
-            var prompts = written == 0 ? new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } : [];
+            var prompts = written == 0 ? new[] { TrackClient.TruthPrompt(truth, 1) } : [];
             var write = slow.RequestStream.WriteAsync(TrackClient.Frame((ulong)written, jpeg, prompts));
             if (await Task.WhenAny(write, Task.Delay(StallTimeout)) != write)
             {
@@ -51,7 +51,7 @@ public sealed class BackpressureTests(ServerFixture server)
             using (frame)
             {
                 truths.Add(frameTruth);
-                var prompts = t == 0 ? new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(frameTruth, 1)) } : [];
+                var prompts = t == 0 ? new[] { TrackClient.TruthPrompt(frameTruth, 1) } : [];
                 other.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
             }
         }

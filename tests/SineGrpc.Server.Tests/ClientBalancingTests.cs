@@ -31,7 +31,7 @@ public sealed class ClientBalancingTests : IAsyncLifetime
         using var video = new SyntheticVideo();
         var (frame, truth) = video.Render(0);
         var jpeg = SyntheticVideo.Jpeg(frame);
-        var prompt = TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1));
+        var prompt = TrackClient.TruthPrompt(truth, 1);
         frame.Dispose();
         TrackRequest[] stream = [TrackClient.Start(ServerFixture.TokenModel), TrackClient.Frame(0, jpeg, prompt)];
 

@@ -34,7 +34,7 @@ public sealed class DrainTests : IAsyncLifetime
         var (frame, truth) = video.Render(0);
         using var open = client.Track();
         await open.RequestStream.WriteAsync(TrackClient.Start(ServerFixture.TokenModel));
-        await open.RequestStream.WriteAsync(TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))));
+        await open.RequestStream.WriteAsync(TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.TruthPrompt(truth, 1)));
         Assert.True(await open.ResponseStream.MoveNext(CancellationToken.None));
 
         // A client-side health check (Watch) hears SERVING now...
@@ -81,7 +81,7 @@ public sealed class DrainTests : IAsyncLifetime
         using var video = new SyntheticVideo();
         var (frame, truth) = video.Render(0);
         var jpeg = SyntheticVideo.Jpeg(frame);
-        var prompt = TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1));
+        var prompt = TrackClient.TruthPrompt(truth, 1);
         frame.Dispose();
 
         // Replies as PNG masks at 4K are large: a client that sends frames and never reads

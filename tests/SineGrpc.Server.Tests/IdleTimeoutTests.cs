@@ -45,7 +45,7 @@ public sealed class IdleTimeoutTests : IAsyncLifetime
         var clock = new Stopwatch();
         for (ulong t = 0; t < 4 * IdleSeconds; t++)
         {
-            await call.RequestStream.WriteAsync(t == 0 ? TrackClient.Frame(t, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))) : TrackClient.Frame(t, jpeg));
+            await call.RequestStream.WriteAsync(t == 0 ? TrackClient.Frame(t, jpeg, TrackClient.TruthPrompt(truth, 1)) : TrackClient.Frame(t, jpeg));
             // The server's wait for the next message starts once this one has arrived (live
             // mode reads ahead) or its reply is written, never before: clock from here.
             clock.Restart();
@@ -74,7 +74,7 @@ public sealed class IdleTimeoutTests : IAsyncLifetime
         using var video = new SyntheticVideo();
         var (frame, truth) = video.Render(0);
         var jpeg = SyntheticVideo.Jpeg(frame);
-        var prompt = TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1));
+        var prompt = TrackClient.TruthPrompt(truth, 1);
         frame.Dispose();
 
         // 4K PNG replies fill the HTTP/2 window within a few frames of a client that never reads.

@@ -27,7 +27,7 @@ public sealed class IsolationTests(ServerFixture server)
             using (frame)
             {
                 truths.Add(truth);
-                var prompts = t == 0 ? new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } : [];
+                var prompts = t == 0 ? new[] { TrackClient.TruthPrompt(truth, 1) } : [];
                 good.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
                 var garbage = new byte[2000];
                 random.NextBytes(garbage);

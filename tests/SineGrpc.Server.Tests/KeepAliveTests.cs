@@ -38,7 +38,7 @@ public sealed class KeepAliveTests : IAsyncLifetime
         using (var call = client.Track())
         {
             await call.RequestStream.WriteAsync(TrackClient.Start(ServerFixture.TokenModel));
-            await call.RequestStream.WriteAsync(TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))));
+            await call.RequestStream.WriteAsync(TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.TruthPrompt(truth, 1)));
             Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
             Assert.Equal(1, slots.Open);
 

@@ -13,7 +13,7 @@ public sealed class MetricsTests(ServerFixture server)
             await TrackClient.RunAsync(server.Client,
             [
                 TrackClient.Start(),
-                TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(0, SyntheticVideo.Jpeg(frame), TrackClient.TruthPrompt(truth, 1)),
                 TrackClient.Frame(1, [1, 2, 3]),
             ]);
         }

@@ -33,7 +33,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
                     new Reference
                     {
                         Image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(reference)) },
-                        Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(referenceTruth, 1)) },
+                        Prompts = { TrackClient.TruthPrompt(referenceTruth, 1) },
                     },
                 },
             };
@@ -79,7 +79,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
             var request = new SegmentRequest
             {
                 Target = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(square)) },
-                References = { new Reference { Image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) }, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
+                References = { new Reference { Image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) }, Prompts = { TrackClient.TruthPrompt(truth, 1) } } },
             };
             var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
@@ -262,7 +262,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
             Assert.Empty(reply.Instances);
 
             // Two labels need four masks: 3,000,000 pixels.
-            request.References[0].Prompts.Add(TrackClient.PngPrompt(2, SyntheticVideo.MaskPng(truth, 2)));
+            request.References[0].Prompts.Add(TrackClient.TruthPrompt(truth, 2));
             var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
             Assert.StartsWith("the Segment response would hold 4 masks of 1000x750 = 3000000 pixels, over Limits:MaxMaskPixels (2000000)", error.Status.Detail);
@@ -275,7 +275,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         return new SegmentRequest
         {
             Target = image,
-            References = { new Reference { Image = image, Prompts = { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } } },
+            References = { new Reference { Image = image, Prompts = { TrackClient.TruthPrompt(truth, 1) } } },
         };
     }
 }

@@ -22,6 +22,9 @@ internal static class TrackClient
 
     public static Prompt PngPrompt(uint objectId, byte[] png) => new() { ObjectId = objectId, Mask = new Mask { Png = ByteString.CopyFrom(png) } };
 
+    /// <summary>Object <paramref name="label"/>'s prompt from a synthetic frame's truth (its pixels labelled so), as a PNG mask.</summary>
+    public static Prompt TruthPrompt(byte[] truth, byte label) => PngPrompt(label, SyntheticVideo.MaskPng(truth, label));
+
     /// <summary>Sends every request, then reads every reply (one per frame).</summary>
     public static async Task<List<TrackResponse>> RunAsync(Segmentation.SegmentationClient client, IEnumerable<TrackRequest> requests)
     {

@@ -24,7 +24,7 @@ public sealed class TrackTests(ServerFixture server)
             {
                 truths.Add(truth);
                 requests.Add(t == 0
-                    ? TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)))
+                    ? TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), TrackClient.TruthPrompt(truth, 1))
                     : TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame)));
             }
         }
@@ -63,8 +63,8 @@ public sealed class TrackTests(ServerFixture server)
                 truths.Add(truth);
                 var prompts = t switch
                 {
-                    0 => new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) },
-                    secondFrom => [TrackClient.PngPrompt(2, SyntheticVideo.MaskPng(truth, 2))],
+                    0 => new[] { TrackClient.TruthPrompt(truth, 1) },
+                    secondFrom => [TrackClient.TruthPrompt(truth, 2)],
                     _ => [],
                 };
                 requests.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
@@ -94,7 +94,7 @@ public sealed class TrackTests(ServerFixture server)
             using (frame)
             {
                 truths.Add(truth);
-                var prompts = t == 0 ? new[] { TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)) } : [];
+                var prompts = t == 0 ? new[] { TrackClient.TruthPrompt(truth, 1) } : [];
                 requests.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
             }
         }
@@ -123,7 +123,7 @@ public sealed class TrackTests(ServerFixture server)
             var replies = await TrackClient.RunAsync(server.Client,
             [
                 TrackClient.Start(),
-                TrackClient.Frame(0, SyntheticVideo.Jpeg(f0), TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(0, SyntheticVideo.Jpeg(f0), TrackClient.TruthPrompt(truth, 1)),
                 TrackClient.Frame(1, [0xde, 0xad, 0xbe, 0xef, 1, 2, 3]),
                 TrackClient.Frame(2, SyntheticVideo.Jpeg(f1)),
             ]);
@@ -182,7 +182,7 @@ public sealed class TrackTests(ServerFixture server)
                 TrackClient.Frame(0, jpeg, TrackClient.PngPrompt(1, wrongSize)),
                 TrackClient.Frame(1, jpeg, badRle),
                 TrackClient.Frame(2, SyntheticVideo.Png(huge)),
-                TrackClient.Frame(3, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(3, jpeg, TrackClient.TruthPrompt(truth, 1)),
             ]);
 
             AssertRejectedThenTracked(replies, "100x80", "sum", "limit");
@@ -213,7 +213,7 @@ public sealed class TrackTests(ServerFixture server)
                 Raw(0, w, h, 0, (PixelFormat)7),
                 Raw(1, uint.MaxValue, uint.MaxValue, 0, PixelFormat.Bgr24),
                 Raw(2, w, h, uint.MaxValue, PixelFormat.Bgr24),
-                Raw(3, w, h, 0, PixelFormat.Bgr24, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                Raw(3, w, h, 0, PixelFormat.Bgr24, TrackClient.TruthPrompt(truth, 1)),
             ]);
 
             AssertRejectedThenTracked(replies, "image.raw.format 7 is not supported", "4294967295x4294967295 is over the limit", "stride 4294967295");
@@ -234,7 +234,7 @@ public sealed class TrackTests(ServerFixture server)
                 TrackClient.Start(),
                 TrackClient.Frame(0, jpeg, hugeRle),
                 TrackClient.Frame(1, jpeg, TrackClient.PngPrompt(uint.MaxValue, SyntheticVideo.MaskPng(truth, 1))),
-                TrackClient.Frame(2, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(2, jpeg, TrackClient.TruthPrompt(truth, 1)),
             ]);
 
             AssertRejectedThenTracked(replies, "1x2147483648 but its frame is 320x240", "object id 4294967295 is out of range");
@@ -258,7 +258,7 @@ public sealed class TrackTests(ServerFixture server)
             [
                 TrackClient.Start(),
                 flood,
-                TrackClient.Frame(1, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(1, jpeg, TrackClient.TruthPrompt(truth, 1)),
             ]);
 
             AssertRejectedThenTracked(replies, "60000 prompts on one image are over the limit of 8 objects");
@@ -331,7 +331,7 @@ public sealed class TrackTests(ServerFixture server)
             var jpeg = SyntheticVideo.Jpeg(frame);
             // 1200 wide keeps a 320x240 frame's aspect at 1200x900 = 1.08 MP, over the fixture's 1 MP.
             var start = new TrackRequest { Start = new TrackStart { Output = new OutputOptions { Width = 1200 } } };
-            var replies = await TrackClient.RunAsync(server.Client, [start, TrackClient.Frame(0, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1)))]);
+            var replies = await TrackClient.RunAsync(server.Client, [start, TrackClient.Frame(0, jpeg, TrackClient.TruthPrompt(truth, 1))]);
 
             var reply = Assert.Single(replies);
             Assert.Equal((int)StatusCode.InvalidArgument, reply.Error.Code);
@@ -352,7 +352,7 @@ public sealed class TrackTests(ServerFixture server)
             var replies = await TrackClient.RunAsync(server.Client,
             [
                 TrackClient.Start(),
-                TrackClient.Frame(0, jpeg, TrackClient.PngPrompt(1, SyntheticVideo.MaskPng(truth, 1))),
+                TrackClient.Frame(0, jpeg, TrackClient.TruthPrompt(truth, 1)),
                 TrackClient.Frame(1, SyntheticVideo.Jpeg(otherShape)),
                 TrackClient.Frame(2, SyntheticVideo.Jpeg(halfSize)),
                 TrackClient.Frame(3, jpeg),
