@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
 using SineGrpc.Bench;
 using SineGrpc.Engine;
@@ -78,6 +79,8 @@ catch (IOException e)
 }
 var rawRgbBytes = frames.Width * frames.Height * 3;
 Console.WriteLine($"SineGrpc benchmark, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, device {device}, {frames.Jpegs.Count} frames {frames.Width}x{frames.Height} from {framesFolder}");
+// Stopped from outside: the servers this run started go too (the runtime then ends it).
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => ServiceProcess.StopAll());
 var cache = Directory.CreateTempSubdirectory("sine-bench-").FullName;
 try
 {
@@ -172,6 +175,13 @@ try
                       $"service = the clip cut into one segment per stream, measured after each stream's first {SettleFrames} frames (prompt, memory filling up): " +
                       "frames/s and latency (send to reply) over the rest, managed bytes/frame = the server process's managed allocation " +
                       "(dotnet.gc.heap.total_allocated) over the rest / its frames.");
+}
+catch (Exception e)
+{
+    // Handled, so that every server this run started is stopped on the way out (an
+    // unhandled exception ends the process without its finally blocks).
+    Console.Error.WriteLine($"bench: failed: {e}");
+    return 1;
 }
 finally
 {

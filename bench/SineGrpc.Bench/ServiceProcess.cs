@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -10,6 +11,7 @@ namespace SineGrpc.Bench;
 /// <summary>The real server in a process of its own, on loopback ports, and its Prometheus metrics.</summary>
 internal sealed class ServiceProcess : IDisposable
 {
+    private static readonly ConcurrentDictionary<ServiceProcess, byte> Running = new();
     private readonly Process _process;
     private readonly HttpClient _http = new();
 
@@ -18,6 +20,7 @@ internal sealed class ServiceProcess : IDisposable
         _process = process;
         GrpcAddress = $"http://127.0.0.1:{grpcPort}";
         MetricsAddress = $"http://127.0.0.1:{metricsPort}/metrics";
+        Running[this] = 0;
     }
 
     public string GrpcAddress { get; }
@@ -58,7 +61,15 @@ internal sealed class ServiceProcess : IDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var service = new ServiceProcess(process, grpcPort, metricsPort);
-        await service.WaitUntilServingAsync();
+        try
+        {
+            await service.WaitUntilServingAsync();
+        }
+        catch
+        {
+            service.Dispose();
+            throw;
+        }
         return service;
     }
 
@@ -112,13 +123,29 @@ internal sealed class ServiceProcess : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public void Dispose()
+    /// <summary>
+    /// Stops every server still running: for a benchmark stopped from outside (SIGTERM),
+    /// whose servers would otherwise outlive it.
+    /// </summary>
+    public static void StopAll()
+    {
+        foreach (var service in Running.Keys)
+            service.Stop();
+    }
+
+    private void Stop()
     {
         if (!_process.HasExited)
         {
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit();
         }
+    }
+
+    public void Dispose()
+    {
+        Running.TryRemove(this, out _);
+        Stop();
         _process.Dispose();
         _http.Dispose();
     }
