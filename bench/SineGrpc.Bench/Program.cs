@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging.Abstractions;
 using SineGrpc.Bench;
 using SineGrpc.Engine;
+using SineGrpc.Engine.Models;
 using SineGrpc.Engine.Models.Embedded;
 
 // Frames a stream serves before it is measured: its prompt, then enough for its memory
@@ -11,7 +12,7 @@ const int SettleFrames = 8;
 const string Usage = """
     usage: scripts/bench [--streams 1,2,4,8] [--limit 200] [--frames <folder>] [--size WxH] [--device cpu|cuda|auto] [--server <SineGrpc.Server.dll>]
            scripts/bench --soak <frames> [--every 50] [--frames <folder>] [--size WxH] [--device ...] [--server ...]
-           scripts/bench --memory 1,4,8 [--objects 1] [--capacity 6] [--frames <folder>] [--size WxH] [--device ...] [--server ...]
+           scripts/bench --memory 1,4,8 [--objects 1] [--capacity <the model's default>] [--frames <folder>] [--size WxH] [--device ...] [--server ...]
       --streams  stream counts of the service runs      --limit  frames of the clip to use
       --frames   folder of frames (default ../shared/data/sam2-bedroom/frames)
       --size     resize the clip's frames to this size first (e.g. 1920x1080)
@@ -92,7 +93,7 @@ try
     }
     if (arguments.GetValueOrDefault("memory") is { } memoryStreams)
     {
-        await MemoryAsync([.. memoryStreams.Split(',').Select(int.Parse)]);
+        await MemoryAsync([.. memoryStreams.Split(',').Select(int.Parse)], ModelManifest.Read(Path.Combine(bundle, "model.json")).Memory.Capacity);
         return 0;
     }
 
@@ -219,11 +220,11 @@ async Task SoakAsync(int totalFrames, int every)
 
 // Per stream count, a fresh server (so no run inherits another's high-water marks) with
 // that many streams open, each full; prints the server's resident memory and its growth per stream.
-async Task MemoryAsync(int[] counts)
+async Task MemoryAsync(int[] counts, int defaultEntries)
 {
     // The prompt, then enough frames for the memory to fill (its first entry is the
     // prompted frame) and its buffers to reach their steady sizes.
-    var entries = capacity > 0 ? (int)capacity : 6;
+    var entries = capacity > 0 ? (int)capacity : defaultEntries;
     var framesPerStream = entries + 2;
     Console.WriteLine($"{objects} object(s) per stream, memory of {entries} entries, {framesPerStream} frames per stream before reading");
     Console.WriteLine();

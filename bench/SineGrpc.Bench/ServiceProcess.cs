@@ -56,8 +56,9 @@ internal sealed class ServiceProcess : IDisposable
             start.ArgumentList.Add(arg);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start the server");
         // The server logs warnings and errors only (see the arguments): worth showing.
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[server] {e.Data}"); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[server] {e.Data}"); };
+        DataReceivedEventHandler show = (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"[server] {e.Data}"); };
+        process.OutputDataReceived += show;
+        process.ErrorDataReceived += show;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var service = new ServiceProcess(process, grpcPort, metricsPort);
