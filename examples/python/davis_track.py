@@ -6,8 +6,12 @@ A client in another language than the service, on Debian's packages only:
     /usr/bin/python3 -m grpc_tools.protoc -Iprotos --python_out=examples/python \
         --grpc_python_out=examples/python protos/sine/v1/sine.proto
     /usr/bin/python3 examples/python/davis_track.py localhost:5000 ../shared/data/davis2016-dev
+
+Options: --sequences a,b (default: all), --max-frames N (the first N frames of each),
+--min-j J (exit 1 when the mean J, in percent, is below J). examples/python/check runs it
+against a fresh service (CI does).
 """
-import sys, glob, os, time
+import argparse, sys, glob, os, time
 import numpy as np
 from PIL import Image
 import grpc
@@ -31,8 +35,8 @@ def rle_decode(counts, h, w):
     assert pos == h * w
     return flat.reshape(w, h).T
 
-def run(seq_root, ann_root, seq, stub):
-    frames = sorted(glob.glob(f"{seq_root}/{seq}/*.jpg"))
+def run(seq_root, ann_root, seq, stub, max_frames):
+    frames = sorted(glob.glob(f"{seq_root}/{seq}/*.jpg"))[:max_frames]
     anns = sorted(glob.glob(f"{ann_root}/{seq}/*.png"))
     def reqs():
         yield pb.TrackRequest(start=pb.TrackStart())
@@ -55,15 +59,28 @@ def run(seq_root, ann_root, seq, stub):
     return np.mean(ious), len(frames) / dt
 
 def main():
-    stub = rpc.SegmentationStub(grpc.insecure_channel(sys.argv[1] if len(sys.argv) > 1 else "localhost:5000"))
-    root = sys.argv[2] if len(sys.argv) > 2 else "../shared/data/davis2016-dev"
+    parser = argparse.ArgumentParser(description="Region J of DAVIS sequences tracked through SineGrpc")
+    parser.add_argument("server", nargs="?", default="localhost:5000")
+    parser.add_argument("data", nargs="?", default="../shared/data/davis2016-dev")
+    parser.add_argument("--sequences", help="comma-separated sequence names (default: all)")
+    parser.add_argument("--max-frames", type=int, default=None, help="the first N frames of each sequence")
+    parser.add_argument("--min-j", type=float, default=None, help="exit 1 when the mean J (percent) is below this")
+    args = parser.parse_args()
+    stub = rpc.SegmentationStub(grpc.insecure_channel(args.server))
+    root = args.data
     if not os.path.isdir(f"{root}/JPEGImages/480p"):
         sys.exit(f"needs a DAVIS-layout folder (JPEGImages/480p, Annotations/480p); {root} is not one")
+    seqs = args.sequences.split(",") if args.sequences else sorted(os.listdir(f"{root}/JPEGImages/480p"))
     js = []
-    for seq in sorted(os.listdir(f"{root}/JPEGImages/480p")):
-        j, fps = run(f"{root}/JPEGImages/480p", f"{root}/Annotations/480p", seq, stub)
+    for seq in seqs:
+        if not os.path.isdir(f"{root}/JPEGImages/480p/{seq}"):
+            sys.exit(f"no sequence {seq} in {root}/JPEGImages/480p")
+        j, fps = run(f"{root}/JPEGImages/480p", f"{root}/Annotations/480p", seq, stub, args.max_frames)
         js.append(j); print(f"{seq:12s} J={j*100:5.1f}  {fps:4.1f} fps", flush=True)
-    print(f"mean J = {np.mean(js)*100:.1f}")
+    mean = np.mean(js) * 100
+    print(f"mean J = {mean:.1f}")
+    if args.min_j is not None and mean < args.min_j:
+        sys.exit(f"mean J {mean:.1f} is below {args.min_j}")
 
 
 if __name__ == "__main__":
