@@ -38,23 +38,13 @@ public class MutatedInputTests
         Assert.True(Cv2.ImEncode(extension, image, out var valid, [flag, value]));
         var random = new Random(extension.Length * 1000 + value);
 
-        int decoded = 0, refused = 0;
-        for (int i = 0; i < Iterations; i++)
+        var (decoded, refused) = DecodeMutations(i => Mutate(valid, random), bytes =>
         {
-            var bytes = Mutate(valid, random);
-            try
-            {
-                using var mat = ImageDecoder.Decode(bytes, MaxPixels);
-                Assert.Equal(MatType.CV_8UC3, mat.Type());
-                Assert.True(mat.Width > 0 && mat.Height > 0 && (long)mat.Width * mat.Height <= MaxPixels,
-                    $"mutation {i} decoded to {mat.Width}x{mat.Height}");
-                decoded++;
-            }
-            catch (InvalidInputException)
-            {
-                refused++;
-            }
-        }
+            using var mat = ImageDecoder.Decode(bytes, MaxPixels);
+            Assert.Equal(MatType.CV_8UC3, mat.Type());
+            Assert.True(mat.Width > 0 && mat.Height > 0 && (long)mat.Width * mat.Height <= MaxPixels,
+                $"decoded to {mat.Width}x{mat.Height}");
+        });
         // Both outcomes must occur, or the mutations missed the decoder (all refused by the
         // header check) or missed the data (all harmless).
         Assert.True(decoded > 0 && refused > 0, $"{extension}: {decoded} decoded, {refused} refused");
@@ -73,22 +63,12 @@ public class MutatedInputTests
         };
         var random = new Random(17);
 
-        int decoded = 0, refused = 0;
-        for (int i = 0; i < Iterations; i++)
+        var (decoded, refused) = DecodeMutations(i => Mutate(sources[i % sources.Length], random), bytes =>
         {
-            var bytes = Mutate(sources[i % sources.Length], random);
-            try
-            {
-                var map = MaskPng.Decode(bytes, MaxPixels);
-                Assert.Equal((long)map.Width * map.Height, map.Values.Length);
-                Assert.True(map.Values.Length <= MaxPixels);
-                decoded++;
-            }
-            catch (InvalidInputException)
-            {
-                refused++;
-            }
-        }
+            var map = MaskPng.Decode(bytes, MaxPixels);
+            Assert.Equal((long)map.Width * map.Height, map.Values.Length);
+            Assert.True(map.Values.Length <= MaxPixels);
+        });
         Assert.True(decoded > 0 && refused > 0, $"{decoded} decoded, {refused} refused");
     }
 
@@ -104,15 +84,29 @@ public class MutatedInputTests
         Assert.Equal(mask, roundTrip);
         var random = new Random(23);
 
+        var (decoded, refused) = DecodeMutations(i => Mutate(valid, random), bytes =>
+        {
+            var destination = new byte[mask.Length];
+            CocoRle.Decode(System.Text.Encoding.Latin1.GetString(bytes), 30, 40, destination);
+            Assert.All(destination, v => Assert.True(v <= 1));
+        });
+        // Almost any damage changes the runs' sum, so nearly all are refused; some
+        // (a run moved from one count to the next) still cover the mask and decode.
+        Assert.True(refused > 0, $"{decoded} decoded, {refused} refused");
+    }
+
+    /// <summary>
+    /// Decodes <see cref="Iterations"/> mutations, each of which must decode (and pass the
+    /// decode's own checks) or be refused with <see cref="InvalidInputException"/>.
+    /// </summary>
+    private static (int Decoded, int Refused) DecodeMutations(Func<int, byte[]> mutation, Action<byte[]> decode)
+    {
         int decoded = 0, refused = 0;
         for (int i = 0; i < Iterations; i++)
         {
-            var counts = System.Text.Encoding.Latin1.GetString(Mutate(valid, random));
-            var destination = new byte[mask.Length];
             try
             {
-                CocoRle.Decode(counts, 30, 40, destination);
-                Assert.All(destination, v => Assert.True(v <= 1));
+                decode(mutation(i));
                 decoded++;
             }
             catch (InvalidInputException)
@@ -120,9 +114,7 @@ public class MutatedInputTests
                 refused++;
             }
         }
-        // Almost any damage changes the runs' sum, so nearly all are refused; some
-        // (a run moved from one count to the next) still cover the mask and decode.
-        Assert.True(refused > 0, $"{decoded} decoded, {refused} refused");
+        return (decoded, refused);
     }
 
     /// <summary>One to three random damages: flipped bytes, a cut, an insertion, a deletion, a big-endian size field overwritten.</summary>
