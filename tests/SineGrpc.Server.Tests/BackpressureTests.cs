@@ -43,25 +43,14 @@ public sealed class BackpressureTests(ServerFixture server)
         // Meanwhile another client (its own connection) is served as usual. Streams that share
         // one HTTP/2 connection also share its flow-control window, which the slow stream's
         // unread data holds: the README tells clients to give independent videos their own channel.
-        var other = new List<TrackRequest> { TrackClient.Start(ServerFixture.TokenModel) };
-        var truths = new List<byte[]>();
-        for (var t = 0; t < 6; t++)
-        {
-            var (frame, frameTruth) = video.Render(t);
-            using (frame)
-            {
-                truths.Add(frameTruth);
-                var prompts = t == 0 ? new[] { TrackClient.TruthPrompt(frameTruth, 1) } : [];
-                other.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
-            }
-        }
+        var (otherFrames, truths) = TrackClient.PromptedClip(video, 6);
         using var otherChannel = Grpc.Net.Client.GrpcChannel.ForAddress(server.Address);
-        var otherRun = TrackClient.RunAsync(new Segmentation.SegmentationClient(otherChannel), other);
+        var otherRun = TrackClient.RunAsync(new Segmentation.SegmentationClient(otherChannel), [TrackClient.Start(ServerFixture.TokenModel), .. otherFrames]);
         Assert.Same(otherRun, await Task.WhenAny(otherRun, Task.Delay(TimeSpan.FromMinutes(1))));
         var replies = await otherRun;
         Assert.Equal(6, replies.Count);
         Assert.All(replies, r => Assert.Null(r.Error));
-        var meanIoU = replies.Skip(1).Select((r, i) => SyntheticVideo.IoU(TrackClient.Decode(r.Objects[0]), truths[i + 1], 1)).Average();
+        var meanIoU = TrackClient.MeanIoUAfterPrompt(replies, truths);
         Assert.True(meanIoU >= 0.5, $"mean IoU {meanIoU:F3}");
 
         // When the slow client reads at last, every frame it sent is answered, in order: nothing was dropped.

@@ -64,7 +64,7 @@ public sealed class IdleTimeoutTests : IAsyncLifetime
         // The clock started before the server's wait did, so it cannot show less than the limit
         // (a timer tick of slack).
         Assert.True(clock.Elapsed > TimeSpan.FromSeconds(IdleSeconds - 0.1), $"ended {clock.Elapsed} after the last frame was sent, before the limit of {IdleSeconds} s");
-        await WaitForAsync(() => Slots.Open == 0);
+        await Wait.UntilAsync(() => Slots.Open == 0, TimeSpan.FromSeconds(60));
     }
 
     [Fact]
@@ -91,20 +91,10 @@ public sealed class IdleTimeoutTests : IAsyncLifetime
 
         // The server's write waits for a reader that never comes; past the limit it gives up
         // and resets the stream (a status could not get through), freeing the slot.
-        await WaitForAsync(() => Slots.Open == 1);
-        await WaitForAsync(() => Slots.Open == 0);
+        await Wait.UntilAsync(() => Slots.Open == 1, TimeSpan.FromSeconds(60));
+        await Wait.UntilAsync(() => Slots.Open == 0, TimeSpan.FromSeconds(60));
         stopSending.Cancel();
         await Assert.ThrowsAnyAsync<Exception>(() => sending);
-    }
-
-    private static async Task WaitForAsync(Func<bool> condition)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), "the condition did not hold within 60 s");
-            await Task.Delay(50);
-        }
     }
 }
 

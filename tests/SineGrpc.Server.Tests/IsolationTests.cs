@@ -17,32 +17,24 @@ public sealed class IsolationTests(ServerFixture server)
     public async Task A_client_sending_garbage_costs_a_concurrent_client_nothing()
     {
         using var video = new SyntheticVideo();
-        var good = new List<TrackRequest> { TrackClient.Start() };
+        var (frames, truths) = TrackClient.PromptedClip(video, 8);
         var bad = new List<TrackRequest> { TrackClient.Start() };
-        var truths = new List<byte[]>();
         var random = new Random(3);
         for (var t = 0; t < 8; t++)
         {
-            var (frame, truth) = video.Render(t);
-            using (frame)
-            {
-                truths.Add(truth);
-                var prompts = t == 0 ? new[] { TrackClient.TruthPrompt(truth, 1) } : [];
-                good.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), prompts));
-                var garbage = new byte[2000];
-                random.NextBytes(garbage);
-                bad.Add(TrackClient.Frame((ulong)t, garbage, TrackClient.PngPrompt(1, garbage)));
-            }
+            var garbage = new byte[2000];
+            random.NextBytes(garbage);
+            bad.Add(TrackClient.Frame((ulong)t, garbage, TrackClient.PngPrompt(1, garbage)));
         }
 
-        var goodRun = TrackClient.RunAsync(server.Client, good);
+        var goodRun = TrackClient.RunAsync(server.Client, [TrackClient.Start(), .. frames]);
         var badRun = TrackClient.RunAsync(server.Client, bad);
         var (goodReplies, badReplies) = (await goodRun, await badRun);
 
         Assert.All(badReplies, r => Assert.Equal("INVALID_ARGUMENT", r.Error.Status));
         Assert.Equal(8, goodReplies.Count);
         Assert.All(goodReplies, r => Assert.Null(r.Error));
-        var meanIoU = goodReplies.Skip(1).Select((r, i) => SyntheticVideo.IoU(TrackClient.Decode(r.Objects[0]), truths[i + 1], 1)).Average();
+        var meanIoU = TrackClient.MeanIoUAfterPrompt(goodReplies, truths);
         Assert.True(meanIoU >= 0.5, $"mean IoU {meanIoU:F3}");
     }
 
@@ -50,17 +42,7 @@ public sealed class IsolationTests(ServerFixture server)
     public async Task Clients_that_cancel_mid_stream_free_their_slots_and_cost_a_concurrent_client_nothing()
     {
         using var video = new SyntheticVideo();
-        var frames = new List<TrackRequest>();
-        var truths = new List<byte[]>();
-        for (var t = 0; t < 8; t++)
-        {
-            var (frame, truth) = video.Render(t);
-            using (frame)
-            {
-                truths.Add(truth);
-                frames.Add(TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), t == 0 ? [TrackClient.TruthPrompt(truth, 1)] : []));
-            }
-        }
+        var (frames, truths) = TrackClient.PromptedClip(video, 8);
 
         var goodRun = TrackClient.RunAsync(server.Client, [TrackClient.Start(), .. frames]);
         // Cancelled while the server waits for a message, while it works on the prompted
@@ -71,7 +53,7 @@ public sealed class IsolationTests(ServerFixture server)
         {
             for (var sent = 0; sent < 3; sent++)
             {
-                await WaitUntil(() => server.Slots.Open < ServerFixture.StreamLimit);
+                await Wait.UntilAsync(() => server.Slots.Open < ServerFixture.StreamLimit, TimeSpan.FromSeconds(10));
                 using var cancel = new CancellationTokenSource();
                 using var call = server.Client.Track(cancellationToken: cancel.Token);
                 await call.RequestStream.WriteAsync(TrackClient.Start());
@@ -90,21 +72,14 @@ public sealed class IsolationTests(ServerFixture server)
         var goodReplies = await goodRun.WaitAsync(TimeSpan.FromMinutes(2));
         Assert.Equal(8, goodReplies.Count);
         Assert.All(goodReplies, r => Assert.Null(r.Error));
-        var meanIoU = goodReplies.Skip(1).Select((r, i) => SyntheticVideo.IoU(TrackClient.Decode(r.Objects[0]), truths[i + 1], 1)).Average();
+        var meanIoU = TrackClient.MeanIoUAfterPrompt(goodReplies, truths);
         Assert.True(meanIoU >= 0.5, $"mean IoU {meanIoU:F3}");
 
-        await WaitUntil(() => server.Slots.Open == 0);
+        await Wait.UntilAsync(() => server.Slots.Open == 0, TimeSpan.FromSeconds(10));
         // Every lease came back: a stream after them all is served as the first one was.
         var after = await TrackClient.RunAsync(server.Client, [TrackClient.Start(), .. frames.Take(3)]).WaitAsync(TimeSpan.FromMinutes(2));
         Assert.Equal(3, after.Count);
         Assert.All(after, r => Assert.Null(r.Error));
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        for (var i = 0; i < 200 && !condition(); i++)
-            await Task.Delay(50);
-        Assert.True(condition());
     }
 
     [Fact]

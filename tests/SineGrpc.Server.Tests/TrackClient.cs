@@ -25,6 +25,30 @@ internal static class TrackClient
     /// <summary>Object <paramref name="label"/>'s prompt from a synthetic frame's truth (its pixels labelled so), as a PNG mask.</summary>
     public static Prompt TruthPrompt(byte[] truth, byte label) => PngPrompt(label, SyntheticVideo.MaskPng(truth, label));
 
+    /// <summary>
+    /// The synthetic clip's first <paramref name="count"/> frames as Track frames, object 1
+    /// prompted on frame 0 from its truth; and each frame's truth.
+    /// </summary>
+    public static (List<TrackRequest> Frames, List<byte[]> Truths) PromptedClip(SyntheticVideo video, int count)
+    {
+        var frames = new List<TrackRequest>();
+        var truths = new List<byte[]>();
+        for (var t = 0; t < count; t++)
+        {
+            var (frame, truth) = video.Render(t);
+            using (frame)
+            {
+                truths.Add(truth);
+                frames.Add(Frame((ulong)t, SyntheticVideo.Jpeg(frame), t == 0 ? [TruthPrompt(truth, 1)] : []));
+            }
+        }
+        return (frames, truths);
+    }
+
+    /// <summary>Object 1's mean IoU with the truth over the replies after the first (the prompted frame).</summary>
+    public static double MeanIoUAfterPrompt(IReadOnlyList<TrackResponse> replies, IReadOnlyList<byte[]> truths) =>
+        replies.Skip(1).Select((r, i) => SyntheticVideo.IoU(Decode(r.Objects[0]), truths[i + 1], 1)).Average();
+
     /// <summary>Sends every request, then reads every reply (one per frame).</summary>
     public static async Task<List<TrackResponse>> RunAsync(Segmentation.SegmentationClient client, IEnumerable<TrackRequest> requests)
     {

@@ -15,23 +15,11 @@ public sealed class TrackTests(ServerFixture server)
     public async Task Tracks_a_moving_object_with_one_encoder_run_per_frame(string model)
     {
         using var video = new SyntheticVideo();
-        var requests = new List<TrackRequest> { TrackClient.Start(model) };
-        var truths = new List<byte[]>();
-        for (var t = 0; t < Frames; t++)
-        {
-            var (frame, truth) = video.Render(t);
-            using (frame)
-            {
-                truths.Add(truth);
-                requests.Add(t == 0
-                    ? TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame), TrackClient.TruthPrompt(truth, 1))
-                    : TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(frame)));
-            }
-        }
+        var (frames, truths) = TrackClient.PromptedClip(video, Frames);
         var encoder = server.Catalog.Find(model)!.Encoder;
         var runsBefore = encoder.Runs;
 
-        var replies = await TrackClient.RunAsync(server.Client, requests);
+        var replies = await TrackClient.RunAsync(server.Client, [TrackClient.Start(model), .. frames]);
 
         Assert.Equal(Frames, encoder.Runs - runsBefore);
         Assert.Equal(Enumerable.Range(0, Frames).Select(i => (ulong)i), replies.Select(r => r.FrameIndex));
@@ -404,7 +392,7 @@ public sealed class TrackTests(ServerFixture server)
                 open.Add(call);
             }
             // Let the server accept them before asking for one more.
-            await WaitFor(() => server.Slots.Open == ServerFixture.StreamLimit);
+            await Wait.UntilAsync(() => server.Slots.Open == ServerFixture.StreamLimit, TimeSpan.FromSeconds(5));
 
             // Refused as the call opens, before any message: the client sends none, so no write
             // of its own races the server's answer (a write to a call the server has already
@@ -422,15 +410,8 @@ public sealed class TrackTests(ServerFixture server)
                 call.Dispose();
             }
         }
-        await WaitFor(() => server.Slots.Open == 0);
+        await Wait.UntilAsync(() => server.Slots.Open == 0, TimeSpan.FromSeconds(5));
         Assert.Empty(await TrackClient.RunAsync(server.Client, [TrackClient.Start()]));
-    }
-
-    private static async Task WaitFor(Func<bool> condition)
-    {
-        for (var i = 0; i < 100 && !condition(); i++)
-            await Task.Delay(50);
-        Assert.True(condition());
     }
 
     /// <summary>Each reply but the last is INVALID_ARGUMENT saying its text; the last is served, with the one object.</summary>
