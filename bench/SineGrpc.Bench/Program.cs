@@ -26,9 +26,26 @@ if (args is ["-h"] or ["--help"])
     return 0;
 }
 Dictionary<string, string> arguments;
+int[] streamCounts;
+int limit, objects, soakFrames, every;
+int[]? memoryStreams;
+uint capacity;
 try
 {
     arguments = ParseArguments(args);
+    streamCounts = PositiveCounts(arguments, "streams", "1,2,4,8");
+    limit = PositiveCounts(arguments, "limit", "200").Single();
+    objects = PositiveCounts(arguments, "objects", "1").Single();
+    soakFrames = arguments.ContainsKey("soak") ? PositiveCounts(arguments, "soak", "").Single() : 0;
+    every = PositiveCounts(arguments, "every", "50").Single();
+    memoryStreams = arguments.ContainsKey("memory") ? PositiveCounts(arguments, "memory", "") : null;
+    // 0: the model's own default.
+    capacity = arguments.ContainsKey("capacity") ? (uint)PositiveCounts(arguments, "capacity", "").Single() : 0;
+    if ((arguments.ContainsKey("objects") || arguments.ContainsKey("capacity")) && memoryStreams is null)
+    {
+        // The raw pipeline, the baseline of the other modes, tracks one object with the default memory.
+        throw new ArgumentException("--objects and --capacity go with --memory");
+    }
 }
 catch (ArgumentException e)
 {
@@ -38,23 +55,8 @@ catch (ArgumentException e)
 }
 var repo = FindRepositoryRoot();
 var framesFolder = arguments.GetValueOrDefault("frames") ?? Path.GetFullPath(Path.Combine(repo, "..", "shared", "data", "sam2-bedroom", "frames"));
-var streamCounts = (arguments.GetValueOrDefault("streams") ?? "1,2,4,8").Split(',').Select(int.Parse).ToArray();
-var limit = int.Parse(arguments.GetValueOrDefault("limit") ?? "200", CultureInfo.InvariantCulture);
 var device = arguments.GetValueOrDefault("device") ?? "cpu";
 var serverDll = arguments.GetValueOrDefault("server") ?? Path.Combine(repo, "src", "SineGrpc.Server", "bin", "Release", "net10.0", "SineGrpc.Server.dll");
-var objects = int.Parse(arguments.GetValueOrDefault("objects") ?? "1", CultureInfo.InvariantCulture);
-var capacity = uint.Parse(arguments.GetValueOrDefault("capacity") ?? "0", CultureInfo.InvariantCulture);
-if ((objects != 1 || capacity != 0) && !arguments.ContainsKey("memory"))
-{
-    // The raw pipeline, the baseline of the other modes, tracks one object with the default memory.
-    Console.Error.WriteLine("bench: --objects and --capacity go with --memory");
-    return 2;
-}
-if (objects < 1)
-{
-    Console.Error.WriteLine("bench: --objects must be at least 1");
-    return 2;
-}
 (int, int)? size = null;
 if (arguments.GetValueOrDefault("size") is { } sizeText)
 {
@@ -78,6 +80,14 @@ catch (IOException e)
     Console.Error.WriteLine($"bench: {e.Message}");
     return 2;
 }
+if (soakFrames == 0 && memoryStreams is null && streamCounts.FirstOrDefault(s => frames.Jpegs.Count / s <= SettleFrames) is var crowded and > 0)
+{
+    // Checked now rather than after the raw runs' minutes: each stream's segment of the
+    // clip must outlast its settling frames.
+    Console.Error.WriteLine($"bench: {frames.Jpegs.Count} frames cut into {crowded} streams leave nothing to measure after each stream's {SettleFrames} settling frames: " +
+                            $"use --limit {(SettleFrames + 2) * crowded} or more, or fewer streams");
+    return 2;
+}
 var rawRgbBytes = frames.Width * frames.Height * 3;
 Console.WriteLine($"SineGrpc benchmark, {DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} cores, device {device}, {frames.Jpegs.Count} frames {frames.Width}x{frames.Height} from {framesFolder}");
 // Stopped from outside: the servers this run started go too (the runtime then ends it).
@@ -86,14 +96,14 @@ var cache = Directory.CreateTempSubdirectory("sine-bench-").FullName;
 try
 {
     var bundle = EmbeddedModel.EnsureBuilt(cache, NullLogger.Instance);
-    if (arguments.GetValueOrDefault("soak") is { } soakFrames)
+    if (soakFrames > 0)
     {
-        await SoakAsync(int.Parse(soakFrames, CultureInfo.InvariantCulture), int.Parse(arguments.GetValueOrDefault("every") ?? "50", CultureInfo.InvariantCulture));
+        await SoakAsync(soakFrames, every);
         return 0;
     }
-    if (arguments.GetValueOrDefault("memory") is { } memoryStreams)
+    if (memoryStreams is not null)
     {
-        await MemoryAsync([.. memoryStreams.Split(',').Select(int.Parse)], ModelManifest.Read(Path.Combine(bundle, "model.json")).Memory.Capacity);
+        await MemoryAsync(memoryStreams, ModelManifest.Read(Path.Combine(bundle, "model.json")).Memory.Capacity);
         return 0;
     }
 
@@ -278,6 +288,16 @@ static string BatchSizes(Dictionary<string, double> before, Dictionary<string, d
         previous = count;
     }
     return parts.Count == 0 ? "-" : string.Join(" ", parts);
+}
+
+// A comma-separated list of positive whole numbers (one for most arguments).
+static int[] PositiveCounts(Dictionary<string, string> arguments, string name, string fallback)
+{
+    var text = arguments.GetValueOrDefault(name) ?? fallback;
+    var counts = text.Split(',').Select(part => int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0).ToArray();
+    if (counts.Any(n => n < 1) || (name != "streams" && name != "memory" && counts.Length != 1))
+        throw new ArgumentException($"--{name} wants {(name is "streams" or "memory" ? "positive whole numbers separated by commas, like 1,4" : "a positive whole number")}, not '{text}'");
+    return counts;
 }
 
 static Dictionary<string, string> ParseArguments(string[] args)
