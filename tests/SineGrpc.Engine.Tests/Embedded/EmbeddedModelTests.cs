@@ -179,6 +179,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
     [InlineData(9, 5, 5, 4, 10, 3)]   // radius beyond the frame
     [InlineData(6, 6, 0, 0, 1, 2)]    // radius 0: only the same cell of each memory frame
     [InlineData(12, 16, 4, 4, 200, 1)] // k above the candidate count
+    [InlineData(20, 37, 16, 0, 10, 2)] // the shipped radius: automatic tiles of 8, two rings, the frame no multiple of them
     public void Decoder_EqualsANaiveLabelPropagation(int height, int width, int radius, int tileSize, int topK, int memoryCount)
     {
         const int channels = 8, labelCount = 3;

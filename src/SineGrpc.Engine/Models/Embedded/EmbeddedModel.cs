@@ -17,7 +17,7 @@ public static class EmbeddedModel
     public const string Name = "resnet18-lp";
 
     /// <summary>Bump whenever the files this class writes would change, so that caches rebuild.</summary>
-    public const int BuilderVersion = 2;
+    public const int BuilderVersion = 3;
 
     /// <summary>Written last into a finished bundle: its presence and content say the bundle is complete and current.</summary>
     public const string StampFileName = ".builder-stamp";

@@ -39,7 +39,7 @@ public sealed class EmbeddedModelOptions
     /// <summary>Matching radius in feature cells.</summary>
     public int Radius { get; set; } = 16;
 
-    /// <summary>Tile side of the local matching, in cells (0 = the radius); it changes speed only.</summary>
+    /// <summary>Tile side of the local matching, in cells (0 = automatic: half the radius from 16 cells, else the radius); it changes speed only.</summary>
     public int TileSize { get; set; }
 
     /// <summary>Power the propagated labels are raised to before renormalising (1 = none).</summary>
