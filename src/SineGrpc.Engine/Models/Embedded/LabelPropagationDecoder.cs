@@ -161,7 +161,7 @@ public static class LabelPropagationDecoder
                 var i = dy * span + dx;
                 var shiftedTarget = Reshape(Shifted(target), Cat(tiles, g.Int64s(cellsPerTile), channels)); // [T, t², C]
                 var affinity = g.Node("MatMul", [shiftedTarget, memory]);                           // [T, t², M*t²]
-                var penalty = Add(g.Node("Gather", [radiusTable, g.Int64(i)], Attr.Int("axis", 0)), padding); // [T, 1, t², 1, t²]
+                var penalty = Add(g.Node("Gather", [radiusTable, g.Int64(i)], Attr.Int("axis", 0)), padding); // [T, t², 1, t²]
                 affinity = Add(Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile), memoryCount, g.Int64s(cellsPerTile))), penalty);
                 affinity = Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile, -1)));
                 var best = g.Node("TopK", [affinity, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
