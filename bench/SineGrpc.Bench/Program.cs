@@ -34,13 +34,12 @@ try
 {
     arguments = ParseArguments(args);
     streamCounts = PositiveCounts(arguments, "streams", "1,2,4,8");
-    limit = PositiveCounts(arguments, "limit", "200").Single();
-    objects = PositiveCounts(arguments, "objects", "1").Single();
-    soakFrames = arguments.ContainsKey("soak") ? PositiveCounts(arguments, "soak", "").Single() : 0;
-    every = PositiveCounts(arguments, "every", "50").Single();
+    limit = PositiveCount(arguments, "limit", 200);
+    objects = PositiveCount(arguments, "objects", 1);
+    soakFrames = PositiveCount(arguments, "soak", 0);       // 0: no soak run
+    every = PositiveCount(arguments, "every", 50);
     memoryStreams = arguments.ContainsKey("memory") ? PositiveCounts(arguments, "memory", "") : null;
-    // 0: the model's own default.
-    capacity = arguments.ContainsKey("capacity") ? (uint)PositiveCounts(arguments, "capacity", "").Single() : 0;
+    capacity = (uint)PositiveCount(arguments, "capacity", 0); // 0: the model's own default
     if ((arguments.ContainsKey("objects") || arguments.ContainsKey("capacity")) && memoryStreams is null)
     {
         // The raw pipeline, the baseline of the other modes, tracks one object with the default memory.
@@ -290,14 +289,24 @@ static string BatchSizes(Dictionary<string, double> before, Dictionary<string, d
     return parts.Count == 0 ? "-" : string.Join(" ", parts);
 }
 
-// A comma-separated list of positive whole numbers (one for most arguments).
+// A comma-separated list of positive whole numbers.
 static int[] PositiveCounts(Dictionary<string, string> arguments, string name, string fallback)
 {
     var text = arguments.GetValueOrDefault(name) ?? fallback;
     var counts = text.Split(',').Select(part => int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0).ToArray();
-    if (counts.Any(n => n < 1) || (name != "streams" && name != "memory" && counts.Length != 1))
-        throw new ArgumentException($"--{name} wants {(name is "streams" or "memory" ? "positive whole numbers separated by commas, like 1,4" : "a positive whole number")}, not '{text}'");
+    if (counts.Any(n => n < 1))
+        throw new ArgumentException($"--{name} wants positive whole numbers separated by commas, like 1,4, not '{text}'");
     return counts;
+}
+
+// One positive whole number; the fallback when the argument is absent.
+static int PositiveCount(Dictionary<string, string> arguments, string name, int fallback)
+{
+    if (arguments.GetValueOrDefault(name) is not { } text)
+        return fallback;
+    if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count < 1)
+        throw new ArgumentException($"--{name} wants a positive whole number, not '{text}'");
+    return count;
 }
 
 static Dictionary<string, string> ParseArguments(string[] args)
