@@ -81,7 +81,7 @@ def run(seq_root, ann_root, seq, stub, max_frames):
             masks[o.object_id] = pred
         if 0 < i < len(frames) - 1:            # J leaves out the first and the last frame
             for k in range(1, count + 1):
-                g = gt == k; p = masks.get(k, np.zeros_like(g))
+                g = gt == k; p = masks[k] if k in masks else np.zeros_like(g)
                 u = (g | p).sum(); ious[k - 1].append(1.0 if u == 0 else (g & p).sum() / u)
     dt = time.time() - t
     return [float(np.mean(j)) for j in ious], len(frames) / dt
