@@ -32,6 +32,16 @@ public sealed class SegmentationService(
         {
             await TrackStream(requestStream, responseStream, context);
         }
+        catch (Exception e) when (EndedByClient(e, context))
+        {
+            // No status reaches a client that is gone, but an operator reading the log must
+            // still see how its stream ended (a client that crashed, a proxy or keep-alive
+            // timeout closing the connection), and the metrics count it as CANCELLED.
+            metrics.Error(StatusCode.Cancelled);
+            logger.LogInformation("Track stream (peer {Peer}) ended by the client: it cancelled the call or its connection closed ({Exception})",
+                context.Peer, e.GetType().Name);
+            throw;
+        }
         catch (RpcException e)
         {
             metrics.Error(e.StatusCode);
@@ -71,6 +81,13 @@ public sealed class SegmentationService(
     // message cancelled": either way the client must get UNAVAILABLE, which it can act on.
     private static bool EndedByDrain(Exception e) =>
         e is OperationCanceledException or RpcException { StatusCode: StatusCode.Internal or StatusCode.Cancelled };
+
+    // A client's cancellation or lost connection surfaces as the call's token firing or, when
+    // it reaches a read or write first, as the transport's IOException ("The client reset the
+    // request stream"). The token also fires when the drain resets streams that outlived their
+    // grace period, which the drain logs itself.
+    private bool EndedByClient(Exception e, ServerCallContext context) =>
+        (context.CancellationToken.IsCancellationRequested || e is IOException) && !drain.StreamsAborted.IsCancellationRequested;
 
     private async Task RunStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
     {
