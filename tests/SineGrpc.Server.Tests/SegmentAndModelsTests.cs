@@ -117,6 +117,8 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
             var gate = server.Services.GetRequiredService<SegmentGate>();
             var limit = server.Services.GetRequiredService<IOptions<ServiceLimits>>().Value.MaxConcurrentSegmentCalls;
             var turns = new List<IDisposable>();
+            using var expiredCount = new ErrorCount(server.Services, "DEADLINE_EXCEEDED");
+            using var cancelledCount = new ErrorCount(server.Services, "CANCELLED");
             try
             {
                 for (var i = 0; i < limit; i++)
@@ -126,6 +128,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
                 var expired = await Assert.ThrowsAsync<RpcException>(() =>
                     server.Client.SegmentAsync(request, deadline: DateTime.UtcNow.AddSeconds(1)).ResponseAsync);
                 Assert.Equal(StatusCode.DeadlineExceeded, expired.StatusCode);
+                await Wait.UntilAsync(() => expiredCount.Value == 1, TimeSpan.FromSeconds(10));
 
                 // A turn given back: the waiting call goes on.
                 var waiting = server.Client.SegmentAsync(request, deadline: DateTime.UtcNow.AddMinutes(2)).ResponseAsync;
@@ -152,6 +155,7 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
                 await cancelWaiting.CancelAsync();
                 foreach (var call in queued)
                     Assert.Equal(StatusCode.Cancelled, (await Assert.ThrowsAsync<RpcException>(() => call)).StatusCode);
+                await Wait.UntilAsync(() => cancelledCount.Value == ServerFixture.SegmentQueueLimit, TimeSpan.FromSeconds(10));
                 deadline = DateTime.UtcNow.AddSeconds(30);
                 while (gate.Waiting > 0 && DateTime.UtcNow < deadline)
                     await Task.Delay(50);

@@ -32,14 +32,13 @@ public sealed class SegmentationService(
         {
             await TrackStream(requestStream, responseStream, context);
         }
-        catch (Exception e) when (EndedByClient(e, context))
+        catch (Exception e) when (EndedOutside(e, context) is { } status)
         {
-            // No status reaches a client that is gone, but an operator reading the log must
-            // still see how its stream ended (a client that crashed, a proxy or keep-alive
-            // timeout closing the connection), and the metrics count it as CANCELLED.
-            metrics.Error(StatusCode.Cancelled);
-            logger.LogInformation("Track stream (peer {Peer}) ended by the client: it cancelled the call or its connection closed ({Exception})",
-                context.Peer, e.GetType().Name);
+            // Such a stream's status is not the service's to send (grpc-dotnet sends the
+            // deadline's; a client that is gone hears nothing), but an operator reading the log
+            // must still see how it ended (a client that crashed, a proxy or keep-alive timeout
+            // closing the connection), and the metrics count it.
+            LogEndedOutside("Track stream", status, e, context);
             throw;
         }
         catch (RpcException e)
@@ -82,12 +81,32 @@ public sealed class SegmentationService(
     private static bool EndedByDrain(Exception e) =>
         e is OperationCanceledException or RpcException { StatusCode: StatusCode.Internal or StatusCode.Cancelled };
 
-    // A client's cancellation or lost connection surfaces as the call's token firing or, when
-    // it reaches a read or write first, as the transport's IOException ("The client reset the
-    // request stream"). The token also fires when the drain resets streams that outlived their
-    // grace period, which the drain logs itself.
-    private bool EndedByClient(Exception e, ServerCallContext context) =>
-        (context.CancellationToken.IsCancellationRequested || e is IOException) && !drain.StreamsAborted.IsCancellationRequested;
+    /// <summary>
+    /// The status of a call ended from outside the service: its deadline passed
+    /// (DEADLINE_EXCEEDED, which grpc-dotnet sends), or its client cancelled it or lost its
+    /// connection (CANCELLED). Null for a call the service ended itself.
+    /// </summary>
+    /// <remarks>
+    /// Both fire the call's token; a client's cancellation or lost connection may instead
+    /// reach a read or write first, as the transport's IOException ("The client reset the
+    /// request stream"). The token also fires when the drain resets streams that outlived
+    /// their grace period, which the drain logs itself.
+    /// </remarks>
+    private StatusCode? EndedOutside(Exception e, ServerCallContext context)
+    {
+        if (drain.StreamsAborted.IsCancellationRequested)
+            return null;
+        if (context.CancellationToken.IsCancellationRequested && context.Deadline <= DateTime.UtcNow)
+            return StatusCode.DeadlineExceeded;
+        return context.CancellationToken.IsCancellationRequested || e is IOException ? StatusCode.Cancelled : null;
+    }
+
+    private void LogEndedOutside(string call, StatusCode status, Exception e, ServerCallContext context)
+    {
+        metrics.Error(status);
+        logger.LogInformation("{Call} (peer {Peer}) ended: {Reason} ({Exception})", call, context.Peer,
+            status == StatusCode.DeadlineExceeded ? "its deadline passed" : "the client cancelled it or its connection closed", e.GetType().Name);
+    }
 
     private async Task RunStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
     {
@@ -207,6 +226,11 @@ public sealed class SegmentationService(
             using var turn = await segmentGate.TryEnterAsync(context.CancellationToken) ?? throw new RpcException(new Status(StatusCode.ResourceExhausted,
                 $"the server is at its limit of {_limits.MaxConcurrentSegmentCalls} Segment calls at work and {_limits.MaxQueuedSegmentCalls} waiting; retry later or use another replica"));
             return await Task.Run(() => SegmentImageAsync(model, request, context.CancellationToken), context.CancellationToken);
+        }
+        catch (Exception e) when (EndedOutside(e, context) is { } status)
+        {
+            LogEndedOutside("Segment call", status, e, context);
+            throw;
         }
         catch (RpcException e)
         {
