@@ -1,3 +1,5 @@
+using SineGrpc.Client.Tracking;
+
 namespace SineGrpc.Client.Cli;
 
 /// <summary>How frames travel to the server.</summary>
@@ -34,7 +36,12 @@ internal sealed record TrackOptions
             new("encoding", "jpeg|png|raw", "How frames are sent: jpeg (default), png, or raw BGR pixels; folder frames\n" +
                 "already in that format are sent as they are on disk"),
             new("jpeg-quality", "1-100", $"Quality of frames encoded as JPEG (default {DefaultJpegQuality})"),
+            new("resume", "n", "Times to go on over a new stream when the server ends one with UNAVAILABLE\n" +
+                "(a draining pod, a lost connection) after answering frames: the prompted frames and the\n" +
+                $"last {TrackFrames.RecentFramesReplayed} answered ones go first, to rebuild the memory; 0: never (default {DefaultResumes})"),
         ]);
+
+    public const int DefaultResumes = 5;
 
     public required string Input { get; init; }
     public string? Mask { get; init; }
@@ -46,6 +53,7 @@ internal sealed record TrackOptions
     public int? MaxFrames { get; init; }
     public FrameEncoding Encoding { get; init; } = FrameEncoding.Jpeg;
     public int JpegQuality { get; init; } = DefaultJpegQuality;
+    public int Resumes { get; init; } = DefaultResumes;
 
     /// <summary>Checks the options' syntax and that the files and folders they name exist.</summary>
     public static TrackOptions FromArguments(ParsedArguments args)
@@ -94,6 +102,7 @@ internal sealed record TrackOptions
             MaxFrames = args.GetInt("max-frames", 1, int.MaxValue),
             Encoding = ParseEncoding(args.Get("encoding")),
             JpegQuality = args.GetInt("jpeg-quality", 1, 100) ?? DefaultJpegQuality,
+            Resumes = args.GetInt("resume", 0, 100) ?? DefaultResumes,
         };
     }
 

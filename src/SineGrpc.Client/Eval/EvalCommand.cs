@@ -108,11 +108,13 @@ internal sealed class EvalCommand(EvalOptions options, TextWriter stdout, TextWr
                 Model = options.Model ?? "",
                 Output = new OutputOptions { MaskEncoding = MaskEncoding.CocoRle, Layout = MaskLayout.PerObject },
             };
-            var stream = new TrackStream(client, start, new Frames.FrameEncoder(options.Encoding, TrackOptions.DefaultJpegQuality),
-                prompts, handler, keepImages: false);
+            // No resuming here: a stream that ends early fails the evaluation rather than
+            // scoring masks that a rebuilt memory produced.
+            using var frames = new TrackFrames(source.ReadFrames(), new Frames.FrameEncoder(options.Encoding, TrackOptions.DefaultJpegQuality),
+                prompts, keepImages: false);
 
             var clock = Stopwatch.StartNew();
-            await stream.RunAsync(source.ReadFrames(), cancellationToken);
+            await new TrackStream(client, start, handler).RunAsync(frames, cancellationToken);
             var seconds = clock.Elapsed.TotalSeconds;
 
             var scores = SequenceScorer.Score(sequence, resultsFolder);

@@ -14,26 +14,36 @@ internal interface ITrackReplyHandler
 /// <summary>
 /// One Track call: sends the start message and the frames while a reader task takes the replies,
 /// so the server always has frames queued, with at most <see cref="MaxFramesInFlight"/> unanswered.
+/// Frames the call leaves unanswered go back to <see cref="TrackFrames"/>, for a stream that may follow.
 /// </summary>
-internal sealed class TrackStream(
-    Segmentation.SegmentationClient client,
-    TrackStart start,
-    FrameEncoder encoder,
-    PromptPlan prompts,
-    ITrackReplyHandler handler,
-    bool keepImages)
+internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackStart start, ITrackReplyHandler handler)
 {
     public const int MaxFramesInFlight = 8;
 
-    public async Task RunAsync(IEnumerable<SourceFrame> frames, CancellationToken cancellationToken)
+    /// <summary>How long a failed send waits for the call's status to reach the reader.</summary>
+    private static readonly TimeSpan StatusWait = TimeSpan.FromSeconds(1);
+
+    public async Task RunAsync(TrackFrames frames, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var call = client.Track(cancellationToken: cts.Token);
         using var inFlight = new InFlightFrames(MaxFramesInFlight);
+        try
+        {
+            await RunCallAsync(call, frames, inFlight, cts);
+        }
+        finally
+        {
+            frames.Unanswered(inFlight.TakeUnanswered());
+        }
+    }
 
+    private async Task RunCallAsync(
+        AsyncDuplexStreamingCall<TrackRequest, TrackResponse> call, TrackFrames frames, InFlightFrames inFlight, CancellationTokenSource cts)
+    {
         // The reader starts first: if the server is unreachable or refuses the stream, it is the one
         // that sees the call's status.
-        var reader = Task.Run(() => ReceiveAsync(call.ResponseStream, inFlight, cts), CancellationToken.None);
+        var reader = Task.Run(() => ReceiveAsync(call.ResponseStream, frames, inFlight, cts), CancellationToken.None);
 
         Exception? sendError = null;
         try
@@ -43,7 +53,11 @@ internal sealed class TrackStream(
         catch (Exception ex)
         {
             sendError = ex;
-            // Ends the call, so the reader stops too.
+            // A write fails once the server has ended the call, and then the reader gets the
+            // call's status (what a resume decides on) by itself: a moment for that first, as
+            // cancelling would turn it into CANCELLED. Then the call ends, so the reader stops
+            // too where the failure was the sender's own (a frame that could not be read).
+            await Task.WhenAny(reader, Task.Delay(StatusWait, CancellationToken.None));
             await cts.CancelAsync();
         }
 
@@ -66,32 +80,29 @@ internal sealed class TrackStream(
     }
 
     private async Task SendAsync(
-        IClientStreamWriter<TrackRequest> requests, IEnumerable<SourceFrame> frames, InFlightFrames inFlight, CancellationToken cancellationToken)
+        IClientStreamWriter<TrackRequest> requests, TrackFrames frames, InFlightFrames inFlight, CancellationToken cancellationToken)
     {
         await requests.WriteAsync(new TrackRequest { Start = start }, cancellationToken);
 
-        ulong index = 0;
-        foreach (var frame in frames)
+        while (true)
         {
-            using (frame)
+            // A frame is taken only with a slot for it, and recorded before it is written, so that
+            // one this call does not answer always goes back to `frames`.
+            await inFlight.WaitForSlotAsync(cancellationToken);
+            if (!frames.TryNext(out var frame))
             {
-                await inFlight.WaitForSlotAsync(cancellationToken);
-                var request = new TrackRequest
-                {
-                    Frame = new TrackFrame { FrameIndex = index, Image = encoder.Encode(frame) },
-                };
-                request.Frame.Prompts.AddRange(prompts.ForFrame(index, frame.Name));
-                inFlight.Add(new PendingFrame(index, frame.Name, keepImages ? frame.TakeImage() : null));
-                await requests.WriteAsync(request, cancellationToken);
+                inFlight.ReturnSlot();
+                break;
             }
-            index++;
+            inFlight.Add(frame);
+            await requests.WriteAsync(new TrackRequest { Frame = frame.Request }, cancellationToken);
         }
 
         inFlight.MarkAllSent();
         await requests.CompleteAsync();
     }
 
-    private async Task ReceiveAsync(IAsyncStreamReader<TrackResponse> replies, InFlightFrames inFlight, CancellationTokenSource cts)
+    private async Task ReceiveAsync(IAsyncStreamReader<TrackResponse> replies, TrackFrames frames, InFlightFrames inFlight, CancellationTokenSource cts)
     {
         try
         {
@@ -109,7 +120,11 @@ internal sealed class TrackStream(
                         throw new TrackProtocolException(
                             $"the server answered frame {reply.FrameIndex} where frame {frame.Index} was due (replies must come in frame order)");
                     }
-                    await handler.HandleAsync(frame, reply, cts.Token);
+                    if (!frame.IsReplay)
+                    {
+                        await handler.HandleAsync(frame, reply, cts.Token);
+                        frames.Answered(frame, succeeded: reply.Error is null);
+                    }
                 }
                 finally
                 {

@@ -32,13 +32,14 @@ public sealed class TrackOptionsTests : IDisposable
         Assert.Null(options.MaxFrames);
         Assert.Null(options.Model);
         Assert.Null(options.Overlay);
+        Assert.Equal(5, options.Resumes);
     }
 
     [Fact]
     public void Reads_every_option()
     {
         var options = Parse("--prompts", _temp.Path, "--overlay", _temp.File("o.mp4"), "--server", "https://gpu-box:7000",
-            "--model", "sine-large", "--max-frames", "12", "--encoding", "raw", "--jpeg-quality", "75");
+            "--model", "sine-large", "--max-frames", "12", "--encoding", "raw", "--jpeg-quality", "75", "--resume", "0");
 
         Assert.Equal(_temp.Path, options.PromptsFolder);
         Assert.Equal(new Uri("https://gpu-box:7000"), options.Server);
@@ -46,6 +47,7 @@ public sealed class TrackOptionsTests : IDisposable
         Assert.Equal(12, options.MaxFrames);
         Assert.Equal(FrameEncoding.Raw, options.Encoding);
         Assert.Equal(75, options.JpegQuality);
+        Assert.Equal(0, options.Resumes);
     }
 
     [Theory]
@@ -55,6 +57,7 @@ public sealed class TrackOptionsTests : IDisposable
     [InlineData(new[] { "--mask", "MASK", "--encoding", "bmp" }, "--encoding must be jpeg, png or raw")]
     [InlineData(new[] { "--mask", "MASK", "--max-frames", "0" }, "--max-frames must be a whole number")]
     [InlineData(new[] { "--mask", "MASK", "--jpeg-quality", "101" }, "--jpeg-quality must be a whole number from 1 to 100")]
+    [InlineData(new[] { "--mask", "MASK", "--resume", "-1" }, "--resume must be a whole number from 0 to 100")]
     [InlineData(new[] { "--mask", "MASK", "--server", "localhost:5000" }, "--server must be an http:// or https:// address")]
     public void Rejects_bad_options(string[] extra, string message)
     {

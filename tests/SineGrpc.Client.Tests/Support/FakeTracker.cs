@@ -25,6 +25,9 @@ internal sealed class FakeTracker
     /// <summary>Frame indices answered with a FrameError instead of masks.</summary>
     public HashSet<ulong> FailFrames { get; init; } = [];
 
+    /// <summary>End the call with UNAVAILABLE, as a draining server does, once this many frames are answered.</summary>
+    public int? EndWithUnavailableAfter { get; init; }
+
     /// <summary>Hold replies until no frame has come for this long (to see how many the client sends ahead).</summary>
     public TimeSpan? HoldRepliesUntilQuiet { get; init; }
 
@@ -77,6 +80,10 @@ internal sealed class FakeTracker
             {
                 await replies.WriteAsync(Answer(frame, objects), cancellationToken);
                 _answered++;
+                if (_answered == EndWithUnavailableAfter)
+                {
+                    throw new RpcException(new Status(StatusCode.Unavailable, "the server is shutting down"));
+                }
             }
         }
     }

@@ -188,6 +188,64 @@ public sealed class TrackCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_stream_the_server_ends_with_unavailable_goes_on_over_a_new_one_with_the_memory_rebuilt()
+    {
+        var input = Frames(16);
+        var prompts = Path.Combine(_temp.Path, "prompts");
+        Directory.CreateDirectory(prompts);
+        File.Copy(BinaryMask(), Path.Combine(prompts, "00003.png"));
+        var uninterrupted = Options(input, BinaryMask(), prompts) with { Output = _temp.File("uninterrupted") };
+        Assert.Equal(ExitCodes.Success, await Run(uninterrupted, new FakeTracker()));
+
+        var first = new FakeTracker { EndWithUnavailableAfter = 10 };
+        var second = new FakeTracker();
+        var calls = 0;
+        FakeTrackHandler twoServers = (requests, replies, ct) =>
+            (Interlocked.Increment(ref calls) == 1 ? first : second).Handle(requests, replies, ct);
+        var command = new TrackCommand(Options(input, BinaryMask(), prompts), _stderr, stderrIsTerminal: false);
+
+        Assert.Equal(ExitCodes.Success, await command.RunAsync(new FakeSegmentationClient(twoServers), CancellationToken.None));
+
+        // The new stream: the prompted frames with their prompts, the last 5 answered ones, then
+        // every frame from the first unanswered one on.
+        Assert.Equal([0UL, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15], second.Frames.Select(f => f.FrameIndex));
+        Assert.Equal([1, 1, 0, 0], second.Frames.Take(4).Select(f => f.Prompts.Count));
+        Assert.Contains("UNAVAILABLE (the server is shutting down)", _stderr.ToString());
+        Assert.Contains("gets 7 answered frame(s) again to rebuild the objects' memory, then frame 10 on (resume 1 of 5)", _stderr.ToString());
+        Assert.Contains("Done: 16 frames", _stderr.ToString());
+        // Each frame's mask written once, as an uninterrupted run writes it.
+        var names = Directory.GetFiles(_temp.File("uninterrupted")).Select(Path.GetFileName).Order().ToList();
+        Assert.Equal(16, names.Count);
+        Assert.Equal(names, Directory.GetFiles(_temp.File("out")).Select(Path.GetFileName).Order());
+        Assert.All(names, name => Assert.Equal(
+            File.ReadAllBytes(Path.Combine(_temp.File("uninterrupted"), name!)), File.ReadAllBytes(Path.Combine(_temp.File("out"), name!))));
+    }
+
+    [Theory]
+    [InlineData(0, 5)]  // refused before any answer: the address may be wrong, so it is not retried
+    [InlineData(3, 0)]  // resuming turned off
+    public async Task Unavailable_is_not_resumed_before_any_answer_or_with_resume_0(int answeredFirst, int resumes)
+    {
+        var calls = 0;
+        FakeTrackHandler ending = (requests, replies, ct) =>
+        {
+            Interlocked.Increment(ref calls);
+            if (answeredFirst == 0)
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "connection refused"));
+            }
+            return new FakeTracker { EndWithUnavailableAfter = answeredFirst }.Handle(requests, replies, ct);
+        };
+        var command = new TrackCommand(Options(Frames(10), BinaryMask()) with { Resumes = resumes }, _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => command.RunAsync(new FakeSegmentationClient(ending), CancellationToken.None));
+
+        Assert.Equal(StatusCode.Unavailable, ex.StatusCode);
+        Assert.Equal(1, calls);
+        Assert.Contains($"Stopped: {answeredFirst} frames", _stderr.ToString());
+    }
+
+    [Fact]
     public async Task Replies_out_of_order_are_a_protocol_error()
     {
         FakeTrackHandler wrongIndex = async (requests, replies, ct) =>
