@@ -50,7 +50,7 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
                     var delay = TimeSpan.FromSeconds(Math.Min(MaxResumeDelay.TotalSeconds, Math.Pow(2, resumes)));
                     var replayed = frames.PrepareNewStream();
                     progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"warning: the server ended the stream with UNAVAILABLE ({ex.Status.Detail}); in {delay.TotalSeconds:F0} s a new stream " +
+                        $"warning: the stream ended with UNAVAILABLE ({ex.Status.Detail}); in {delay.TotalSeconds:F0} s a new stream " +
                         $"gets {replayed} answered frame(s) again to rebuild the objects' memory, then frame {frames.FirstUnanswered} on " +
                         $"(resume {resumes + 1} of {options.Resumes})"));
                     await Task.Delay(delay, cancellationToken);
