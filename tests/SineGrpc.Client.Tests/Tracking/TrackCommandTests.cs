@@ -202,7 +202,8 @@ public sealed class TrackCommandTests : IDisposable
         var calls = 0;
         FakeTrackHandler twoServers = (requests, replies, ct) =>
             (Interlocked.Increment(ref calls) == 1 ? first : second).Handle(requests, replies, ct);
-        var command = new TrackCommand(Options(input, BinaryMask(), prompts), _stderr, stderrIsTerminal: false);
+        var overlay = _temp.File("resumed.mp4");
+        var command = new TrackCommand(Options(input, BinaryMask(), prompts) with { Overlay = overlay }, _stderr, stderrIsTerminal: false);
 
         Assert.Equal(ExitCodes.Success, await command.RunAsync(new FakeSegmentationClient(twoServers), CancellationToken.None));
 
@@ -219,6 +220,9 @@ public sealed class TrackCommandTests : IDisposable
         Assert.Equal(names, Directory.GetFiles(_temp.File("out")).Select(Path.GetFileName).Order());
         Assert.All(names, name => Assert.Equal(
             File.ReadAllBytes(Path.Combine(_temp.File("uninterrupted"), name!)), File.ReadAllBytes(Path.Combine(_temp.File("out"), name!))));
+        // The overlay too: every frame once, replayed ones not again.
+        using var capture = new VideoCapture(overlay);
+        Assert.Equal(16, capture.FrameCount);
     }
 
     [Theory]
