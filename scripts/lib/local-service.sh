@@ -6,6 +6,9 @@
 server_pid=""
 server_url=""
 metrics_port=""
+# What starts the service: the built server; scripts/check-serve puts the README's
+# scripts/serve here (which installs, builds, then execs the same server).
+service_command=(dotnet src/SineGrpc.Server/bin/Release/net10.0/SineGrpc.Server.dll)
 
 sine() { dotnet src/SineGrpc.Client/bin/Release/net10.0/sine.dll "$@"; }
 
@@ -31,7 +34,7 @@ start_service() {
   grpc_port=$(free_port)
   metrics_port=$(free_port)
   server_url="http://127.0.0.1:$grpc_port"
-  dotnet src/SineGrpc.Server/bin/Release/net10.0/SineGrpc.Server.dll \
+  "${service_command[@]}" \
     "--Kestrel:Endpoints:Grpc:Url=$server_url" \
     "--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:$metrics_port" "$@" >"$log" 2>&1 &
   server_pid=$!
