@@ -29,7 +29,7 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
             Output = new OutputOptions { MaskEncoding = MaskEncoding.CocoRle, Layout = MaskLayout.PerObject },
         };
         using var frames = new TrackFrames(source.ReadFrames(), new FrameEncoder(options.Encoding, options.JpegQuality), prompts,
-            keepImages: overlay is not null);
+            keepImages: overlay is not null, keepForReplay: options.Resumes > 0);
         var stream = new TrackStream(client, start, new TrackOutput(options.Output, overlay, stats, progress));
 
         var finished = false;

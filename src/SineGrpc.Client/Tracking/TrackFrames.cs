@@ -14,7 +14,12 @@ namespace SineGrpc.Client.Tracking;
 /// During a call its sender takes frames (<see cref="TryNext"/>) while its reader notes answers
 /// (<see cref="Answered"/>): the two touch separate fields. The rest runs between calls.
 /// </remarks>
-internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder encoder, PromptPlan prompts, bool keepImages) : IDisposable
+/// <param name="keepForReplay">
+/// Keep the answered frames a new stream would need (their encoded images: with raw pixels
+/// 5 of them can be large); false where no new stream will follow.
+/// </param>
+internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder encoder, PromptPlan prompts, bool keepImages, bool keepForReplay)
+    : IDisposable
 {
     /// <summary>
     /// Answered unprompted frames replayed on a new stream: the reference memory policy's 5
@@ -61,9 +66,11 @@ internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder 
     /// <summary>Notes an answered frame, for the memory of a stream that may follow.</summary>
     public void Answered(PendingFrame frame, bool succeeded)
     {
-        if (frame.IsReplay || !succeeded)
+        // Nothing to keep when no new stream will follow, for a replay (kept already), or for
+        // a frame that failed: it changed nothing on the server.
+        if (!keepForReplay || frame.IsReplay || !succeeded)
         {
-            return; // a failed frame changed nothing on the server
+            return;
         }
         var kept = new PendingFrame(frame.Index, frame.Name, frame.Request, image: null, isReplay: true);
         if (frame.Request.Prompts.Count > 0)
