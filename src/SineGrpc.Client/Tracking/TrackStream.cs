@@ -20,9 +20,6 @@ internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackS
 {
     public const int MaxFramesInFlight = 8;
 
-    /// <summary>How long a failed send waits for the call's status to reach the reader.</summary>
-    private static readonly TimeSpan StatusWait = TimeSpan.FromSeconds(1);
-
     public async Task RunAsync(TrackFrames frames, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -53,12 +50,15 @@ internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackS
         catch (Exception ex)
         {
             sendError = ex;
-            // A write fails once the server has ended the call, and then the reader gets the
-            // call's status (what a resume decides on) by itself: a moment for that first, as
-            // cancelling would turn it into CANCELLED. Then the call ends, so the reader stops
-            // too where the failure was the sender's own (a frame that could not be read).
-            await Task.WhenAny(reader, Task.Delay(StatusWait, CancellationToken.None));
-            await cts.CancelAsync();
+            // grpc-dotnet refuses writes once the server has ended the call ("the call is
+            // complete"); the reader then takes the replies the server sent before it ended and
+            // then gets its status, which explains the refusal and decides whether the track
+            // resumes: cancelling would drop both. Otherwise the failure is the sender's own (a
+            // frame that could not be read): end the call, so the reader stops too.
+            if (!IsOver(call))
+            {
+                await cts.CancelAsync();
+            }
         }
 
         try
@@ -142,6 +142,19 @@ internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackS
             // Unblocks the sender, which may be waiting for a slot that will never free up.
             await cts.CancelAsync();
             throw;
+        }
+    }
+
+    private static bool IsOver(AsyncDuplexStreamingCall<TrackRequest, TrackResponse> call)
+    {
+        try
+        {
+            call.GetStatus();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false; // grpc-dotnet: no status while the call runs
         }
     }
 

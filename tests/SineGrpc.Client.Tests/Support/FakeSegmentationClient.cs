@@ -10,7 +10,8 @@ internal delegate Task FakeTrackHandler(ChannelReader<TrackRequest> requests, Ch
 /// <summary>
 /// A Segmentation client whose Track calls run <see cref="FakeTrackHandler"/> in memory, with the
 /// behaviour of a real call where it matters: a handler that throws ends the call with its status,
-/// writes after the end fail, and cancelling the call makes reads fail with CANCELLED.
+/// writes after the end fail while the status is there to get, and cancelling the call makes reads
+/// fail with CANCELLED.
 /// </summary>
 internal sealed class FakeSegmentationClient(FakeTrackHandler handler) : Segmentation.SegmentationClient
 {
@@ -21,17 +22,23 @@ internal sealed class FakeSegmentationClient(FakeTrackHandler handler) : Segment
         var requests = Channel.CreateUnbounded<TrackRequest>();
         var replies = Channel.CreateUnbounded<TrackResponse>();
         var callToken = options.CancellationToken;
+        var final = new TaskCompletionSource<Status>(TaskCreationOptions.RunContinuationsAsynchronously);
 
         ServerTask = Task.Run(async () =>
         {
             try
             {
                 await handler(requests.Reader, replies.Writer, callToken);
+                final.SetResult(Status.DefaultSuccess);
                 replies.Writer.TryComplete();
             }
             catch (Exception ex)
             {
-                replies.Writer.TryComplete(ex is RpcException ? ex : new RpcException(new Status(StatusCode.Unknown, ex.Message)));
+                var error = ex as RpcException ?? (callToken.IsCancellationRequested
+                    ? new RpcException(new Status(StatusCode.Cancelled, "Call canceled by the client."))
+                    : new RpcException(new Status(StatusCode.Unknown, ex.Message)));
+                final.SetResult(error.Status);
+                replies.Writer.TryComplete(error);
             }
             finally
             {
@@ -44,7 +51,8 @@ internal sealed class FakeSegmentationClient(FakeTrackHandler handler) : Segment
             new RequestWriter(requests.Writer, callToken),
             new ReplyReader(replies.Reader, callToken),
             Task.FromResult(new Metadata()),
-            () => Status.DefaultSuccess,
+            // As in Grpc.Net.Client: the status once the call is over, an error before.
+            () => final.Task.IsCompleted ? final.Task.Result : throw new InvalidOperationException("Unable to get the status because the call is not complete."),
             () => [],
             () => { });
     }
