@@ -39,11 +39,12 @@ def rle_decode(counts, h, w):
 
 VOID = 255
 
-def object_ids(png_path, binary):
-    """A DAVIS annotation as object ids per pixel, as the davis2017-evaluation toolkit reads
-    it: pixel values are ids and 255 is void (background here), except in a 0/255 mask
-    (DAVIS 2016), where every non-zero pixel is object 1."""
-    a = np.array(Image.open(png_path)).astype(np.int32)
+def object_ids(png, binary):
+    """A DAVIS annotation (its pixel values as read from the PNG) as object ids per pixel, as
+    the davis2017-evaluation toolkit reads it: pixel values are ids and 255 is void
+    (background here), except in a 0/255 mask (DAVIS 2016), where every non-zero pixel is
+    object 1."""
+    a = png.astype(np.int32)
     if binary:
         return (a != 0).astype(np.uint8)
     a[a == VOID] = 0
@@ -56,9 +57,10 @@ def run(seq_root, ann_root, seq, stub, max_frames):
     """Tracks one sequence from its first annotation; returns (J per object, frames/s)."""
     frames = sorted(glob.glob(f"{seq_root}/{seq}/*.jpg"))[:max_frames]
     anns = sorted(glob.glob(f"{ann_root}/{seq}/*.png"))
-    first = np.unique(np.array(Image.open(anns[0])))
-    binary = VOID in first and set(first.tolist()) <= {0, VOID}
-    prompt = object_ids(anns[0], binary)
+    first = np.array(Image.open(anns[0]))
+    values = set(np.unique(first).tolist())
+    binary = VOID in values and values <= {0, VOID}
+    prompt = object_ids(first, binary)
     count = int(prompt.max())                  # objects 1..count, as the toolkit counts them
     if count == 0:
         sys.exit(f"{seq}: the first annotation has no object")
@@ -73,13 +75,13 @@ def run(seq_root, ann_root, seq, stub, max_frames):
     t = time.time(); ious = [[] for _ in range(count)]
     for i, r in enumerate(stub.Track(reqs())):
         assert r.frame_index == i and not r.HasField("error"), r.error
-        gt = object_ids(anns[i], binary)
         masks = {}
         for o in r.objects:
             pred = rle_decode(o.mask.rle.counts, o.mask.rle.height, o.mask.rle.width).astype(bool)
             assert int(o.area) == int(pred.sum())
             masks[o.object_id] = pred
         if 0 < i < len(frames) - 1:            # J leaves out the first and the last frame
+            gt = object_ids(np.array(Image.open(anns[i])), binary)
             for k in range(1, count + 1):
                 g = gt == k; p = masks[k] if k in masks else np.zeros_like(g)
                 u = (g | p).sum(); ious[k - 1].append(1.0 if u == 0 else (g & p).sum() / u)
