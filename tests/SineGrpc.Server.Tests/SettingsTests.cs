@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using SineGrpc.Deploy.Tests.Support;
 using SineGrpc.Engine;
+using SineGrpc.Engine.Sessions;
 using SineGrpc.Server.Hosting;
 
 namespace SineGrpc.Server.Tests;
@@ -53,6 +54,19 @@ public sealed partial class SettingsTests
             _ = app.Services.GetRequiredService<IOptions<DrainOptions>>().Value;
         });
         Assert.Contains(property, error.Message);
+    }
+
+    [Theory]
+    [InlineData(new string[0], new[] { "cuda", "cpu" })]
+    [InlineData(new[] { "tensorrt", "cuda" }, new[] { "tensorrt", "cuda", "cpu" })]
+    [InlineData(new[] { "tensorrt" }, new[] { "tensorrt", "cpu" })]
+    public void A_configured_provider_order_replaces_the_default(string[] configured, string[] expected)
+    {
+        // Through the host's own binding: the binder appends a list to the one a property
+        // starts with, which once kept CUDA in front of any configured order.
+        var settings = configured.Select((provider, i) => KeyValuePair.Create<string, string?>($"Engine:OnnxRuntime:ExecutionProviders:{i}", provider));
+        using var app = ServerApp.Create([], new Dictionary<string, string?>(settings));
+        Assert.Equal(expected, app.Services.GetRequiredService<SessionFactory>().ProviderOrder());
     }
 
     [Fact]

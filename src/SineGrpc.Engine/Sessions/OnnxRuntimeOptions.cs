@@ -6,11 +6,20 @@ namespace SineGrpc.Engine.Sessions;
 /// <summary>ONNX Runtime session settings, bound from "Engine:OnnxRuntime".</summary>
 public sealed class OnnxRuntimeOptions
 {
+    /// <summary>The providers tried when <see cref="ExecutionProviders"/> is not set.</summary>
+    public static IReadOnlyList<string> DefaultExecutionProviders { get; } = ["cuda", "cpu"];
+
     /// <summary>
-    /// Execution providers in order of preference: "cuda", "tensorrt", "cpu". The CPU
-    /// provider is always last, whether listed or not. Engine:Device = "cpu" skips the rest.
+    /// Execution providers in order of preference: "cuda", "tensorrt", "cpu"; unset means
+    /// <see cref="DefaultExecutionProviders"/>. The CPU provider is always last, whether
+    /// listed or not. Engine:Device = "cpu" skips the rest.
     /// </summary>
-    public List<string> ExecutionProviders { get; set; } = ["cuda", "cpu"];
+    /// <remarks>
+    /// Null rather than initialised to the default: the configuration binder appends a
+    /// configured list to the one a property already holds, so a default held here would
+    /// stay in front of every configured order.
+    /// </remarks>
+    public List<string>? ExecutionProviders { get; set; }
 
     [ValidateObjectMembers]
     public CudaProviderOptions Cuda { get; set; } = new();

@@ -26,7 +26,8 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
             throw new InvalidOperationException($"Engine:Device must be auto, cuda or cpu, not '{_options.Device}'");
         if (device == "cpu")
             return ["cpu"];
-        var order = _options.OnnxRuntime.ExecutionProviders.Select(p => p.Trim().ToLowerInvariant()).Where(p => p != "cpu").Distinct().ToList();
+        var configured = _options.OnnxRuntime.ExecutionProviders ?? OnnxRuntimeOptions.DefaultExecutionProviders;
+        var order = configured.Select(p => p.Trim().ToLowerInvariant()).Where(p => p != "cpu").Distinct().ToList();
         foreach (var provider in order)
         {
             if (provider is not ("cuda" or "tensorrt"))
