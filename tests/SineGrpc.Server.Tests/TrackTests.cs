@@ -358,6 +358,47 @@ public sealed class TrackTests(ServerFixture server)
         }
     }
 
+    [Theory]
+    [InlineData("")]                          // refused: a frame of another shape (dense memory)
+    [InlineData(ServerFixture.TokenModel)]    // refused: a prompt that covers no pixel at the model's resolution
+    public async Task A_refused_frame_does_not_remove_the_objects_it_asks_to_remove(string model)
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        using (var otherShape = frame.Resize(new OpenCvSharp.Size(SyntheticVideo.Width, SyntheticVideo.Width)))
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            var corner = new byte[SyntheticVideo.Width * SyntheticVideo.Height];
+            for (var y = 0; y < 40; y++)
+                corner.AsSpan(y * SyntheticVideo.Width, 40).Fill(2);
+            // One pixel the model's nearest-neighbour resize never samples (320 -> 128: columns and rows 0, 2, 5, ...).
+            var lost = new byte[SyntheticVideo.Width * SyntheticVideo.Height];
+            lost[SyntheticVideo.Width + 1] = 3;
+            var refused = model == ""
+                ? TrackClient.Frame(1, SyntheticVideo.Jpeg(otherShape))
+                : TrackClient.Frame(1, jpeg, TrackClient.PngPrompt(3, SyntheticVideo.MaskPng(lost, 3)));
+            refused.Frame.RemoveObjectIds.Add(1);
+            var accepted = TrackClient.Frame(3, jpeg);
+            accepted.Frame.RemoveObjectIds.Add(1);
+
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(model),
+                TrackClient.Frame(0, jpeg, TrackClient.TruthPrompt(truth, 1), TrackClient.PngPrompt(2, SyntheticVideo.MaskPng(corner, 2))),
+                refused,
+                TrackClient.Frame(2, jpeg),
+                accepted,
+            ]);
+
+            Assert.Equal((int)StatusCode.InvalidArgument, replies[1].Error.Code);
+            Assert.Null(replies[2].Error);
+            Assert.Equal([1u, 2u], replies[2].Objects.Select(o => o.ObjectId));
+            Assert.Null(replies[3].Error);
+            Assert.Equal([2u], replies[3].Objects.Select(o => o.ObjectId));
+        }
+    }
+
     [Fact]
     public async Task A_mask_one_pixel_narrower_than_its_frame_is_padded()
     {

@@ -54,9 +54,11 @@ internal sealed class DenseTracker : IFrameTracker
         return Task.CompletedTask;
     }
 
-    public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
+    public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
         var memory = MemoryFor(features);
+        foreach (var id in removedObjectIds)
+            Remove(id);
         var hadObjects = memory.ObjectIds.Count > 0;
         memory.AddObjects(prompts.Select(p => p.ObjectId));
         foreach (var prompt in prompts)

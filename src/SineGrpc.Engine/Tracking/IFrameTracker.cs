@@ -16,8 +16,12 @@ internal interface IFrameTracker : IDisposable
     /// <summary>Adds an in-context reference (Segment): its masks become memory entries, nothing is predicted.</summary>
     Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken);
 
-    /// <summary>Anchors this frame's prompts, then predicts every tracked object on the frame.</summary>
-    Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken);
+    /// <summary>
+    /// Stops tracking <paramref name="removedObjectIds"/>, anchors this frame's prompts, then
+    /// predicts every tracked object on the frame. The removals wait until the frame has
+    /// passed every check that can refuse it, so a refused frame leaves the memory as it was.
+    /// </summary>
+    Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken);
 
     /// <summary>Writes the frame's prediction, with the objects' scores, back to memory.</summary>
     Task RememberAsync(FeatureMap features, ObjectMaps maps, float[] scores, bool prompted, int frameNumber, CancellationToken cancellationToken);

@@ -94,7 +94,7 @@ public static class Segmenter
             return await SegmentWithInstanceHeadAsync(tokens, target, input, times, started, cancellationToken);
 
         var decode = Stopwatch.GetTimestamp();
-        using var maps = await tracker.PredictAsync(target, [], input.References.Count, cancellationToken);
+        using var maps = await tracker.PredictAsync(target, [], [], input.References.Count, cancellationToken);
         times.DecoderMs = Stopwatch.GetElapsedTime(decode).TotalMilliseconds;
 
         var post = Stopwatch.GetTimestamp();
@@ -290,7 +290,7 @@ public static class Segmenter
     /// <summary>
     /// Instances of a model without an instance head: the connected components of each
     /// label's mask, scored by the label's presence times the component's mean confidence,
-    /// best first. Components under <see cref="MinInstanceArea"/> pixels or the threshold
+    /// best first. Components under <see cref="MinInstanceArea"/> pixels or not above the threshold
     /// are dropped, and at most <paramref name="maxInstances"/>, never more than
     /// <see cref="InstanceCandidates"/>, are kept, as SINE's own inference keeps. A ragged
     /// mask can have thousands of components: all are measured in one pass per label, and
@@ -320,7 +320,7 @@ public static class Segmenter
             for (var c = 1; c < count; c++)
             {
                 var score = (float)(presence[i] * sums[c] / areas[c]);
-                if (areas[c] >= MinInstanceArea && score >= threshold)
+                if (areas[c] >= MinInstanceArea && score > threshold)
                     candidates.Add((i, c, score));
             }
         }

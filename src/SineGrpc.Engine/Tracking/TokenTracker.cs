@@ -44,12 +44,19 @@ internal sealed class TokenTracker : IFrameTracker
     public long MemoryBytes => _memory.ByteSize;
 
     public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken) =>
-        AnchorAsync(features, prompts, frameNumber, cancellationToken);
+        AnchorAsync(features, prompts, [], frameNumber, cancellationToken);
 
-    public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
+    public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
         if (prompts.Count > 0)
-            await AnchorAsync(features, prompts, frameNumber, cancellationToken);
+        {
+            await AnchorAsync(features, prompts, removedObjectIds, frameNumber, cancellationToken);
+        }
+        else
+        {
+            foreach (var id in removedObjectIds)
+                _memory.Remove(id);
+        }
         var (maps, instances) = await DecodeAsync(features, withInstances: false, cancellationToken);
         instances?.Dispose();
         return maps;
@@ -197,7 +204,8 @@ internal sealed class TokenTracker : IFrameTracker
         return (maps, instances);
     }
 
-    private async Task AnchorAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
+    /// <summary>Pools the prompts, checks them, then removes <paramref name="removedObjectIds"/> and anchors the prompts (so an id removed and prompted on one frame starts again).</summary>
+    private async Task AnchorAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
         var g = features.Geometry;
         var plane = g.PaddedHeight * g.PaddedWidth;
@@ -213,6 +221,8 @@ internal sealed class TokenTracker : IFrameTracker
                 if (areas[k] <= 0f)
                     throw new InvalidInputException($"the prompt mask of object {prompts[k].ObjectId} covers no pixel at the model's resolution");
             }
+            foreach (var id in removedObjectIds)
+                _memory.Remove(id);
             var channels = _memory.Channels;
             for (var k = 0; k < prompts.Count; k++)
                 _memory.Anchor(prompts[k].ObjectId, sums.Span.Slice(k * channels, channels), areas[k], frameNumber);

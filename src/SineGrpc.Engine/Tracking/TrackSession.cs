@@ -60,13 +60,13 @@ public sealed class TrackSession : IDisposable
         PromptValidation.Check(input.Prompts, width, height);
         _ = _spec.Resolve(width, height);
 
-        foreach (var id in input.RemovedObjectIds)
-            _tracker.Remove(id);
-
         FrameResult result;
-        if (input.Prompts.Count == 0 && _tracker.ObjectIds.Count == 0)
+        if (input.Prompts.Count == 0 && _tracker.ObjectIds.All(input.RemovedObjectIds.Contains))
         {
-            // Nothing to track yet: no model work at all.
+            // Nothing (left) to track: no model work at all, and nothing on this path can
+            // refuse the frame, so its removals are made at once.
+            foreach (var id in input.RemovedObjectIds)
+                _tracker.Remove(id);
             var geometry = InputGeometry.For(_model.Manifest, width, height);
             using var none = ObjectMaps.Empty(MapKind.Logits);
             result = _output.Build(none, geometry, [], _spec, times).Result;
@@ -76,7 +76,7 @@ public sealed class TrackSession : IDisposable
             using var features = await _encoder.EncodeAsync(input.Image, times, cancellationToken);
 
             var step = Stopwatch.GetTimestamp();
-            using var maps = await _tracker.PredictAsync(features, input.Prompts, _frameNumber, cancellationToken);
+            using var maps = await _tracker.PredictAsync(features, input.Prompts, input.RemovedObjectIds, _frameNumber, cancellationToken);
             times.DecoderMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
 
             step = Stopwatch.GetTimestamp();
@@ -84,7 +84,15 @@ public sealed class TrackSession : IDisposable
             times.PostprocessMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
 
             step = Stopwatch.GetTimestamp();
-            await _tracker.RememberAsync(features, maps, scores, input.Prompts.Count > 0, _frameNumber, cancellationToken);
+            try
+            {
+                await _tracker.RememberAsync(features, maps, scores, input.Prompts.Count > 0, _frameNumber, cancellationToken);
+            }
+            catch
+            {
+                result.Dispose();   // its masks go back to their pools
+                throw;
+            }
             times.MemoryMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
         }
 
