@@ -36,6 +36,7 @@ public sealed partial class SettingsTests
     [InlineData("Limits:MaxConcurrentSegmentCalls", "-1", "MaxConcurrentSegmentCalls")]
     [InlineData("Limits:MaxMessageBytes", "10", "MaxMessageBytes")]
     [InlineData("Limits:StreamIdleTimeoutSeconds", "-1", "StreamIdleTimeoutSeconds")]
+    [InlineData("Limits:StreamIdleTimeoutSeconds", "2592001", "StreamIdleTimeoutSeconds")]
     [InlineData("Limits:MaxMaskPixels", "8294399", "Limits:MaxMaskPixels (8294399) must be at least Limits:MaxFramePixels (8294400)")]
     [InlineData("Drain:GracePeriodSeconds", "-5", "GracePeriodSeconds")]
     [InlineData("Engine:MaxMemoryCapacity", "0", "MaxMemoryCapacity")]

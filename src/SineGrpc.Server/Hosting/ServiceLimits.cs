@@ -48,7 +48,7 @@ public sealed class ServiceLimits : IValidatableObject
     /// Longest a Track stream waits on its client (for its next message, or to take a reply)
     /// before it ends with DEADLINE_EXCEEDED, freeing its slot and memory; 0 = no limit.
     /// </summary>
-    [Range(0, int.MaxValue)]
+    [Range(0, 2592000)]
     public int StreamIdleTimeoutSeconds { get; set; } = 600;
 
     /// <summary>Segment calls at work at once; more wait their turn (see <see cref="SegmentGate"/>).</summary>
