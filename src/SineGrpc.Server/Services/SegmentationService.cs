@@ -47,6 +47,10 @@ public sealed class SegmentationService(
             logger.LogInformation("Track stream (peer {Peer}) ended with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
             throw;
         }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException))
+        {
+            throw Unexpected("Track stream", e, context);
+        }
     }
 
     private async Task TrackStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
@@ -99,6 +103,18 @@ public sealed class SegmentationService(
         if (context.CancellationToken.IsCancellationRequested && context.Deadline <= DateTime.UtcNow)
             return StatusCode.DeadlineExceeded;
         return context.CancellationToken.IsCancellationRequested || e is IOException ? StatusCode.Cancelled : null;
+    }
+
+    /// <summary>
+    /// A failure no check foresaw (a bug, a runtime error): logged with its stack, counted,
+    /// and answered with INTERNAL rather than grpc-dotnet's bare UNKNOWN. Cancellation and
+    /// transport errors are left alone: they are how a call ends from outside or by the drain.
+    /// </summary>
+    private RpcException Unexpected(string call, Exception e, ServerCallContext context)
+    {
+        metrics.Error(StatusCode.Internal);
+        logger.LogError(e, "{Call} (peer {Peer}) failed", call, context.Peer);
+        return new RpcException(new Status(StatusCode.Internal, $"internal error: {e.GetType().Name}; the server logged it"));
     }
 
     private void LogEndedOutside(string call, StatusCode status, Exception e, ServerCallContext context)
@@ -237,6 +253,10 @@ public sealed class SegmentationService(
             metrics.Error(e.StatusCode);
             logger.LogInformation("Segment call (peer {Peer}) failed with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
             throw;
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException))
+        {
+            throw Unexpected("Segment call", e, context);
         }
     }
 
