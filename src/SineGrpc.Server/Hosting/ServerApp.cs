@@ -6,6 +6,7 @@ using SineGrpc.Engine;
 using SineGrpc.Engine.Models;
 using SineGrpc.Engine.Sessions;
 using SineGrpc.Server.Services;
+using SineGrpc.Server.Transport;
 
 namespace SineGrpc.Server.Hosting;
 
@@ -59,6 +60,10 @@ public static class ServerApp
         {
             grpc.MaxReceiveMessageSize = limits.Value.MaxMessageBytes;
             grpc.MaxSendMessageSize = limits.Value.MaxMessageBytes;
+            // In place of grpc-dotnet's own gzip and deflate, whose inflated size has no bound.
+            grpc.CompressionProviders.Clear();
+            foreach (var provider in BoundedDecompression.Providers(limits.Value.MaxMessageBytes))
+                grpc.CompressionProviders.Add(provider);
         });
         builder.Services.AddGrpcReflection();
         builder.Services.AddHealthChecks().AddCheck<ModelsReadyHealthCheck>("models");
