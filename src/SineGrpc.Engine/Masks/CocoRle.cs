@@ -24,7 +24,9 @@ namespace SineGrpc.Engine.Masks;
 /// </remarks>
 public static class CocoRle
 {
-    // A count is at most 32 bits, a delta at most 33 with its sign: 7 groups of 5 bits.
+    // A count is at most 32 bits, a delta at most 33 with its sign: 7 groups of 5 bits. The
+    // parser refuses any longer count, so a valid string has at most 7 characters per count;
+    // Decode uses that to bound the string's length by the mask's size before parsing.
     private const int MaxGroupsPerCount = 7;
     private const int FirstChar = 48;
     private const int LastChar = FirstChar + 63;
@@ -84,7 +86,7 @@ public static class CocoRle
         var buffer = ArrayPool<uint>.Shared.Rent(Math.Max(counts.Length, 1));
         try
         {
-            int n = ParseCounts(counts, buffer);
+            int n = ParseCounts(counts, buffer.AsSpan(0, counts.Length));
             return buffer.AsSpan(0, n).ToArray();
         }
         finally
@@ -94,14 +96,29 @@ public static class CocoRle
     }
 
     /// <summary>Decodes a compressed counts string into a row-major 0/1 mask.</summary>
-    /// <exception cref="InvalidInputException">The string is malformed or its runs do not cover exactly height*width pixels.</exception>
+    /// <exception cref="InvalidInputException">The string is malformed, longer than any mask of the size needs, or its runs do not cover exactly height*width pixels.</exception>
     public static void Decode(string counts, int height, int width, Span<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(counts);
-        var buffer = ArrayPool<uint>.Shared.Rent(Math.Max(counts.Length, 1));
+        CheckSize(height, width);
+        // Refused before anything is allocated or parsed, so that the work is bounded by the
+        // mask and not by the string: zero-length runs are valid, so without this a huge
+        // "000...0" string would be parsed in full (and buffers rented for it) before the
+        // runs' sum is checked. ParseCounts refuses a count of more than MaxGroupsPerCount
+        // characters, and a valid mask has at most MaxCounts counts, so no valid string is
+        // longer than this.
+        long maxCounts = MaxCounts(height, width);
+        long maxChars = MaxGroupsPerCount * maxCounts;
+        if (counts.Length > maxChars)
+            throw new InvalidInputException(
+                $"RLE counts string has {counts.Length} characters, more than the {maxChars} a {height}x{width} mask can need ({maxCounts} counts of at most {MaxGroupsPerCount} characters)");
+
+        // Every count takes at least one character, so the shorter of the two bounds the counts.
+        int capacity = (int)Math.Min(counts.Length, maxCounts);
+        var buffer = ArrayPool<uint>.Shared.Rent(Math.Max(capacity, 1));
         try
         {
-            int n = ParseCounts(counts, buffer);
+            int n = ParseCounts(counts, buffer.AsSpan(0, capacity));
             DecodeCounts(buffer.AsSpan(0, n), height, width, destination);
         }
         finally
@@ -111,11 +128,10 @@ public static class CocoRle
     }
 
     /// <summary>Decodes uncompressed counts into a row-major 0/1 mask.</summary>
-    /// <exception cref="InvalidInputException">The size is not positive or the counts do not sum to exactly height*width.</exception>
+    /// <exception cref="InvalidInputException">The size is not positive, there are more counts than any mask of the size has, or the counts do not sum to exactly height*width.</exception>
     public static void DecodeCounts(ReadOnlySpan<uint> counts, int height, int width, Span<byte> destination)
     {
-        if (height <= 0 || width <= 0)
-            throw new InvalidInputException($"RLE mask size {height}x{width} must be positive");
+        CheckCountLimit(counts.Length, height, width);
         long pixels = (long)height * width;
         if (destination.Length != pixels)
             throw new ArgumentException($"destination has {destination.Length} bytes, the mask needs {pixels}", nameof(destination));
@@ -190,6 +206,34 @@ public static class CocoRle
             ArrayPool<int>.Shared.Return(toggles);
             ArrayPool<int>.Shared.Return(rowStart);
         }
+    }
+
+    /// <summary>
+    /// Refuses more uncompressed counts than a mask of the size can have (see
+    /// <see cref="MaxCounts"/>). Callers that must copy the counts first check with this
+    /// before copying, so that the copy is bounded by the mask.
+    /// </summary>
+    /// <exception cref="InvalidInputException">The size is not positive or there are too many counts.</exception>
+    public static void CheckCountLimit(long count, int height, int width)
+    {
+        CheckSize(height, width);
+        long maxCounts = MaxCounts(height, width);
+        if (count > maxCounts)
+            throw new InvalidInputException(
+                $"RLE has {count} counts, more than the {maxCounts} a {height}x{width} mask can have (one run per pixel plus a leading zero run)");
+    }
+
+    /// <summary>
+    /// The most counts a valid mask of the size has: one run per pixel, plus the leading zero
+    /// run pycocotools writes when the first pixel is set. Any other zero-length run is never
+    /// needed (it only splits a run in two), so no valid mask needs more.
+    /// </summary>
+    private static long MaxCounts(int height, int width) => (long)height * width + 1;
+
+    private static void CheckSize(int height, int width)
+    {
+        if (height <= 0 || width <= 0)
+            throw new InvalidInputException($"RLE mask size {height}x{width} must be positive");
     }
 
     // ---- encoding ----------------------------------------------------------------
@@ -405,13 +449,20 @@ public static class CocoRle
 
     // ---- decoding ----------------------------------------------------------------
 
-    /// <summary>Parses a compressed string into <paramref name="counts"/> (at least s.Length long); returns how many.</summary>
+    /// <summary>
+    /// Parses a compressed string into <paramref name="counts"/>; returns how many. Its length
+    /// is the most counts allowed: parsing stops, refusing the string, at the first count
+    /// beyond it.
+    /// </summary>
     private static int ParseCounts(string s, Span<uint> counts)
     {
         int n = 0;
         int p = 0;
         while (p < s.Length)
         {
+            if (n == counts.Length)
+                throw new InvalidInputException(
+                    $"RLE counts string has more than {counts.Length} counts (the next starts at character {p}), more than its mask can have (one run per pixel plus a leading zero run)");
             int start = p;
             long x = 0;
             int k = 0;

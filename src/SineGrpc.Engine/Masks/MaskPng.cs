@@ -97,10 +97,7 @@ public static class MaskPng
     /// <exception cref="InvalidInputException">Not a PNG, corrupt or truncated, interlaced, or over the pixel limit.</exception>
     public static LabelMap Decode(ReadOnlySpan<byte> png, long maxPixels)
     {
-        if (!png.StartsWith(PngChunks.Signature))
-            throw new InvalidInputException("mask bytes are not a PNG (the PNG signature is missing)");
-        int offset = PngChunks.Signature.Length;
-        var header = ReadHeader(png, ref offset);
+        var header = ReadStart(png, out int offset);
 
         long pixels = (long)header.Width * header.Height;
         if (pixels > maxPixels)
@@ -153,6 +150,18 @@ public static class MaskPng
         }
     }
 
+    /// <summary>
+    /// The width and height a mask PNG's header declares, read (and the header checked, as
+    /// <see cref="Decode"/> does) without inflating anything: callers check the size against
+    /// their frame before paying for a decode.
+    /// </summary>
+    /// <exception cref="InvalidInputException">Not a PNG, or its IHDR chunk is missing, corrupt or invalid.</exception>
+    public static (int Width, int Height) ReadSize(ReadOnlySpan<byte> png)
+    {
+        var header = ReadStart(png, out _);
+        return (header.Width, header.Height);
+    }
+
     // ---- writing -----------------------------------------------------------------
 
     private static void CheckSize(int length, int height, int width, string name)
@@ -198,6 +207,15 @@ public static class MaskPng
         };
 
         public int BitsPerPixel => BitDepth * Channels;
+    }
+
+    /// <summary>Checks the signature and reads the IHDR chunk after it; leaves <paramref name="offset"/> past the IHDR.</summary>
+    private static Header ReadStart(ReadOnlySpan<byte> png, out int offset)
+    {
+        if (!png.StartsWith(PngChunks.Signature))
+            throw new InvalidInputException("mask bytes are not a PNG (the PNG signature is missing)");
+        offset = PngChunks.Signature.Length;
+        return ReadHeader(png, ref offset);
     }
 
     private static Header ReadHeader(ReadOnlySpan<byte> png, ref int offset)

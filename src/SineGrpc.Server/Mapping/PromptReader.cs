@@ -54,20 +54,35 @@ internal static class PromptReader
         if (hasCounts == hasRaw)
             throw new InvalidInputException($"the RLE mask of object {objectId} must set exactly one of counts and uncompressed_counts");
         if (hasCounts)
+        {
             CocoRle.Decode(rle.Counts, h, w, mask);
+        }
         else
+        {
+            // Checked before the copy, so that the copy is bounded by the mask, not the message.
+            CocoRle.CheckCountLimit(rle.UncompressedCounts.Count, h, w);
             CocoRle.DecodeCounts([.. rle.UncompressedCounts], h, w, mask);
+        }
         return FitToFrame(mask, w, h, width, height, what);
     }
 
     private static List<PromptMask> ReadPng(Prompt prompt, int width, int height, long maxPixels, PromptAllowance allowance, int masksLeft)
     {
-        var labels = MaskPng.Decode(prompt.Mask.Png.Span, maxPixels);
+        var png = prompt.Mask.Png.Span;
         var what = prompt.ObjectId == 0 ? "the index mask" : $"the PNG mask of object {prompt.ObjectId}";
+        // The size and the allowance are checked from the header, before the decode: a small
+        // PNG can declare a huge image, and inflating it would cost time and memory in
+        // proportion to what it declares, not to the frame.
+        var (maskWidth, maskHeight) = MaskPng.ReadSize(png);
+        CheckSize(maskWidth, maskHeight, width, height, what);
+        // An index mask must hold at least one object (checked below), so one mask is taken
+        // now and the rest once its ids are known.
+        allowance.Take(1, width, height);
+
+        var labels = MaskPng.Decode(png, maxPixels);
         var values = FitToFrame(labels.Values, labels.Width, labels.Height, width, height, what);
         if (prompt.ObjectId != 0)
         {
-            allowance.Take(1, width, height);
             var binary = new byte[values.Length];
             for (var p = 0; p < values.Length; p++)
                 binary[p] = values[p] != 0 ? (byte)1 : (byte)0;
@@ -85,7 +100,7 @@ internal static class PromptReader
         if (ids.Count > masksLeft)
             throw new InvalidInputException(
                 $"the index mask holds {ids.Count} objects: with the image's other prompts, over the limit of {allowance.MasksPerImage} objects");
-        allowance.Take(ids.Count, width, height);
+        allowance.Take(ids.Count - 1, width, height);
         return ids.Select(id =>
         {
             var binary = new byte[values.Length];

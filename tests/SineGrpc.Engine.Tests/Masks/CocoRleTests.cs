@@ -200,6 +200,74 @@ public class CocoRleTests
         Assert.Equal(mask, decoded);
     }
 
+    // ---- bounds: the work is bounded by the mask, not by the string ----------------
+
+    [Fact]
+    public void A_long_string_of_zero_runs_is_refused_by_its_length()
+    {
+        // 60 000 zero-length runs, then one run of the whole 64x64 mask: the counts sum to
+        // 4096, so without the bound this decodes, after renting buffers for every count.
+        var counts = new uint[60_001];
+        counts[^1] = 64 * 64;
+        var s = CocoRle.CompressCounts(counts);
+        Assert.Equal(60_003, s.Length); // 60 000 '0's, and 4096 takes three characters
+
+        var e = Assert.Throws<InvalidInputException>(() => CocoRle.Decode(s, 64, 64, new byte[64 * 64]));
+        // A 64x64 mask has at most 4097 counts of at most 7 characters: 28 679 characters.
+        Assert.Equal("RLE counts string has 60003 characters, more than the 28679 a 64x64 mask can need (4097 counts of at most 7 characters)", e.Message);
+    }
+
+    [Fact]
+    public void A_string_with_more_counts_than_pixels_plus_one_is_refused()
+    {
+        // A 2x2 mask has at most 5 counts. Nine zero runs and a run of 4 sum to 4 and fit in
+        // the 35 characters allowed, but are more counts than the mask can have.
+        var s = CocoRle.CompressCounts([0, 0, 0, 0, 0, 0, 0, 0, 0, 4]);
+        Assert.Equal("0000000004", s);
+        var e = Assert.Throws<InvalidInputException>(() => CocoRle.Decode(s, 2, 2, new byte[4]));
+        Assert.Equal("RLE counts string has more than 5 counts (the next starts at character 5), more than its mask can have (one run per pixel plus a leading zero run)", e.Message);
+    }
+
+    [Fact]
+    public void Uncompressed_counts_longer_than_pixels_plus_one_are_refused()
+    {
+        var e = Assert.Throws<InvalidInputException>(() => CocoRle.DecodeCounts([0, 0, 0, 0, 0, 0, 4], 2, 2, new byte[4]));
+        Assert.Equal("RLE has 7 counts, more than the 5 a 2x2 mask can have (one run per pixel plus a leading zero run)", e.Message);
+
+        // The check callers make before copying counts: h*w + 1 is the last count allowed.
+        CocoRle.CheckCountLimit(4097, 32, 128);
+        e = Assert.Throws<InvalidInputException>(() => CocoRle.CheckCountLimit(4098, 32, 128));
+        Assert.Equal("RLE has 4098 counts, more than the 4097 a 32x128 mask can have (one run per pixel plus a leading zero run)", e.Message);
+    }
+
+    [Fact]
+    public void The_most_counts_a_mask_can_have_still_decode()
+    {
+        // A 2x3 mask whose pixels alternate in column-major order, starting with a set pixel:
+        // a leading zero run, then one run per pixel, h*w + 1 = 7 counts.
+        uint[] counts = [0, 1, 1, 1, 1, 1, 1];
+        byte[] expected =
+        [
+            1, 1, 1,
+            0, 0, 0,
+        ];
+        Assert.Equal(counts, CocoRle.EncodeCounts(expected, 2, 3));
+
+        var decoded = new byte[6];
+        CocoRle.DecodeCounts(counts, 2, 3, decoded);
+        Assert.Equal(expected, decoded);
+
+        Array.Clear(decoded);
+        CocoRle.Decode(CocoRle.CompressCounts(counts), 2, 3, decoded);
+        Assert.Equal(expected, decoded);
+
+        // A full mask: the leading zero run and one run of every pixel.
+        CocoRle.Decode("06", 2, 3, decoded);
+        Assert.Equal([1, 1, 1, 1, 1, 1], decoded);
+        CocoRle.DecodeCounts([0, 6], 2, 3, decoded);
+        Assert.Equal([1, 1, 1, 1, 1, 1], decoded);
+    }
+
     private static uint[] NaiveCounts(byte[] mask, int height, int width)
     {
         var counts = new List<uint>();

@@ -143,6 +143,24 @@ public class MaskPngTests
     }
 
     [Fact]
+    public void Size_is_read_from_the_header_without_touching_the_image_data()
+    {
+        // Image data that is not zlib, and no IEND: only the IHDR is read.
+        var png = BuildPngFromCompressed(3840, 2160, 8, 3, [1, 2, 3, 4, 5], palette: new byte[3]);
+        Assert.Equal((3840, 2160), MaskPng.ReadSize(png.AsSpan(0, 8 + PngChunks.Size(13))));
+        Assert.Equal((3840, 2160), MaskPng.ReadSize(png));
+        Assert.Contains("not valid zlib data", Assert.Throws<InvalidInputException>(() => MaskPng.Decode(png, Unlimited)).Message);
+
+        // The header is checked as Decode checks it.
+        Assert.Contains("not a PNG", Assert.Throws<InvalidInputException>(() => MaskPng.ReadSize("GIF89a.........."u8)).Message);
+        var corrupt = (byte[])png.Clone();
+        corrupt[20] ^= 0x55; // inside IHDR's data: its CRC no longer matches
+        Assert.Contains("CRC", Assert.Throws<InvalidInputException>(() => MaskPng.ReadSize(corrupt)).Message);
+        var interlaced = BuildPngFromCompressed(2, 2, 8, 0, [1, 2, 3], interlace: 1);
+        Assert.Contains("interlaced", Assert.Throws<InvalidInputException>(() => MaskPng.ReadSize(interlaced)).Message);
+    }
+
+    [Fact]
     public void Rejects_bad_pngs()
     {
         Assert.Contains("not a PNG", Assert.Throws<InvalidInputException>(() => MaskPng.Decode("GIF89a.........."u8, Unlimited)).Message);

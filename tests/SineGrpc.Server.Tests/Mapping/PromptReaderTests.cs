@@ -23,6 +23,94 @@ public class PromptReaderTests
         return new Prompt { ObjectId = 0, Mask = new Mask { Png = ByteString.CopyFrom(MaskPng.EncodeIndex(ids, Height, Width)) } };
     }
 
+    /// <summary>
+    /// A binary PNG mask of <paramref name="width"/> x <paramref name="height"/> whose bytes
+    /// after the IHDR chunk are garbage: decoding it fails, so a refusal that names its size
+    /// proves that the size was checked before the decode.
+    /// </summary>
+    private static Prompt PngWithGarbageData(uint id, int width, int height)
+    {
+        var png = MaskPng.EncodeBinary(new byte[width * height], height, width);
+        const int headerEnd = 8 + 12 + 13; // signature, then the IHDR chunk and its 13 bytes of data
+        var garbage = png[..headerEnd].Concat(Enumerable.Range(0, 64).Select(i => (byte)(i * 37))).ToArray();
+        Assert.Equal((width, height), MaskPng.ReadSize(garbage));
+        return new Prompt { ObjectId = id, Mask = new Mask { Png = ByteString.CopyFrom(garbage) } };
+    }
+
+    [Fact]
+    public void A_png_mask_far_from_the_frame_s_size_is_refused_from_its_header()
+    {
+        var e = Assert.Throws<InvalidInputException>(() =>
+            PromptReader.Read([PngWithGarbageData(1, 3840, 2160)], Width, Height, NoPixelLimit, new PromptAllowance(8, NoPixelLimit)));
+        Assert.Equal("the PNG mask of object 1 is 3840x2160 but its frame is 10x10 (masks must match their frame, give or take one pixel)", e.Message);
+
+        e = Assert.Throws<InvalidInputException>(() =>
+            PromptReader.Read([PngWithGarbageData(0, 12, 10)], Width, Height, NoPixelLimit, new PromptAllowance(8, NoPixelLimit)));
+        Assert.Equal("the index mask is 12x10 but its frame is 10x10 (masks must match their frame, give or take one pixel)", e.Message);
+
+        // Within the one-pixel rule the header passes, and the decode then fails on the data.
+        e = Assert.Throws<InvalidInputException>(() =>
+            PromptReader.Read([PngWithGarbageData(1, 11, 9)], Width, Height, NoPixelLimit, new PromptAllowance(8, NoPixelLimit)));
+        Assert.StartsWith("PNG is truncated", e.Message);
+    }
+
+    [Fact]
+    public void A_png_mask_takes_its_allowance_before_it_is_decoded()
+    {
+        // The request's pixels are spent on one RLE mask: the PNG is refused by the allowance,
+        // not by its (garbage) data.
+        var allowance = new PromptAllowance(8, Width * Height);
+        var e = Assert.Throws<InvalidInputException>(() =>
+            PromptReader.Read([Rle(1, 50, 50), PngWithGarbageData(2, Width, Height)], Width, Height, NoPixelLimit, allowance));
+        Assert.Equal("the prompt masks of this request hold more than 100 pixels in all (Limits:MaxMaskPixels): send fewer or smaller", e.Message);
+
+        e = Assert.Throws<InvalidInputException>(() =>
+            PromptReader.Read([Rle(1, 50, 50), PngWithGarbageData(0, Width, Height)], Width, Height, NoPixelLimit, new PromptAllowance(8, Width * Height)));
+        Assert.Contains("(Limits:MaxMaskPixels)", e.Message);
+    }
+
+    [Fact]
+    public void Png_masks_within_one_pixel_of_the_frame_are_fitted_to_it()
+    {
+        foreach (var (w, h) in new[] { (Width, Height), (Width + 1, Height - 1), (Width - 1, Height + 1) })
+        {
+            var mask = new byte[w * h];
+            mask[0] = 1;
+            var prompt = new Prompt { ObjectId = 3, Mask = new Mask { Png = ByteString.CopyFrom(MaskPng.EncodeBinary(mask, h, w)) } };
+            var read = Assert.Single(PromptReader.Read([prompt], Width, Height, NoPixelLimit, new PromptAllowance(8, Width * Height)));
+            Assert.Equal(3, read.ObjectId);
+            var pixels = read.Mask.ToArray();
+            Assert.Equal(Width * Height, pixels.Length);
+            Assert.Equal(1, pixels.Count(v => v != 0));
+            Assert.Equal(1, pixels[0]);
+        }
+
+        // An index mask's objects take their allowance in all: three objects, one mask's worth short.
+        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([IndexPng(3)], Width, Height, NoPixelLimit, new PromptAllowance(8, 2 * Width * Height)));
+        Assert.Contains("(Limits:MaxMaskPixels)", e.Message);
+        Assert.Equal(3, PromptReader.Read([IndexPng(3)], Width, Height, NoPixelLimit, new PromptAllowance(8, 3 * Width * Height)).Count);
+    }
+
+    [Fact]
+    public void Rle_masks_with_more_counts_than_pixels_plus_one_are_refused()
+    {
+        // 200 zero runs and one run of the whole mask: the counts cover the mask exactly.
+        var counts = new uint[201];
+        counts[^1] = Width * Height;
+        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([Rle(1, counts)], Width, Height, NoPixelLimit, new PromptAllowance(8, NoPixelLimit)));
+        Assert.Equal("RLE has 201 counts, more than the 101 a 10x10 mask can have (one run per pixel plus a leading zero run)", e.Message);
+
+        var compressed = new Prompt { ObjectId = 1, Mask = new Mask { Rle = new Rle { Height = Height, Width = Width, Counts = CocoRle.CompressCounts(counts) } } };
+        e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([compressed], Width, Height, NoPixelLimit, new PromptAllowance(8, NoPixelLimit)));
+        Assert.Contains("RLE counts string has more than 101 counts", e.Message);
+
+        // A leading zero run and one run per pixel: the most a 10x10 mask can have.
+        var most = Enumerable.Repeat(1u, Width * Height + 1).ToArray();
+        most[0] = 0;
+        var read = Assert.Single(PromptReader.Read([Rle(1, most)], Width, Height, NoPixelLimit, new PromptAllowance(8, NoPixelLimit)));
+        Assert.Equal(Width * Height / 2, read.Mask.ToArray().Count(v => v != 0));
+    }
+
     [Fact]
     public void More_prompts_than_objects_allowed_are_refused_before_any_is_decoded()
     {
