@@ -43,6 +43,17 @@ public sealed class EngineOptions
     [Range(1, int.MaxValue)]
     public int MaxMemoryCapacity { get; set; } = 16;
 
+    /// <summary>
+    /// Dense-memory models (the embedded one): the most different frames a stream's objects
+    /// may be prompted on at once. Each such frame's features stay in the stream's memory
+    /// while an object is anchored there (14 MB a frame for 854x480 video on the embedded
+    /// model), and objects that joined on different frames are decoded apart, one decoder
+    /// run per frame they joined on; without a bound one stream could hold a gigabyte and
+    /// take a decoder run per object every frame. A prompt beyond it is refused.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int MaxPromptedFrames { get; set; } = 8;
+
     public string ResolveEmbeddedCache() =>
         !string.IsNullOrEmpty(EmbeddedModelCache)
             ? EmbeddedModelCache

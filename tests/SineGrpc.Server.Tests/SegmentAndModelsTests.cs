@@ -191,9 +191,11 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         Assert.Equal(6u, info.DefaultMemory.Capacity);
         Assert.Equal(20f, info.DefaultMemory.DecayRatio);
         Assert.True(info.DefaultMemory.FixFirstFrame);
+        Assert.Equal((uint)ServerFixture.PromptedFrameLimit, info.MaxPromptedFrames);
 
         var tokens = await server.Client.GetModelInfoAsync(new GetModelInfoRequest { Model = ServerFixture.TokenModel });
         Assert.Equal("tokens", tokens.MemoryKind);
+        Assert.Equal(0u, tokens.MaxPromptedFrames);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.GetModelInfoAsync(new GetModelInfoRequest { Model = "nope" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, error.StatusCode);

@@ -18,6 +18,7 @@ public sealed class ServerFixture : IAsyncLifetime
     /// <summary>Two full-size masks of the largest frame allowed.</summary>
     public const long MaskPixelLimit = 2 * PixelLimit;
     public const int SegmentQueueLimit = 2;
+    public const int PromptedFrameLimit = 3;
     public const string TokenModel = TokenTestBundle.Name;
     private OwnServer _server = null!;
 
@@ -46,6 +47,7 @@ public sealed class ServerFixture : IAsyncLifetime
             ["Limits:MaxFramePixels"] = PixelLimit.ToString(),
             ["Limits:MaxMaskPixels"] = MaskPixelLimit.ToString(),
             ["Limits:MaxObjectsPerStream"] = "8",
+            ["Engine:MaxPromptedFrames"] = PromptedFrameLimit.ToString(),
             ["Limits:MaxQueuedSegmentCalls"] = SegmentQueueLimit.ToString(),
         }, watchHealth: true);
         Client = new Segmentation.SegmentationClient(Channel);

@@ -40,6 +40,7 @@ public sealed partial class SettingsTests
     [InlineData("Limits:MaxMaskPixels", "8294399", "Limits:MaxMaskPixels (8294399) must be at least Limits:MaxFramePixels (8294400)")]
     [InlineData("Drain:GracePeriodSeconds", "-5", "GracePeriodSeconds")]
     [InlineData("Engine:MaxMemoryCapacity", "0", "MaxMemoryCapacity")]
+    [InlineData("Engine:MaxPromptedFrames", "0", "MaxPromptedFrames")]
     [InlineData("Engine:OnnxRuntime:SessionsPerComponent", "0", "SessionsPerComponent")]
     [InlineData("Engine:OnnxRuntime:IntraOpThreads", "-3", "IntraOpThreads")]
     [InlineData("Engine:OnnxRuntime:Cuda:GpuMemoryLimitBytes", "-1", "GpuMemoryLimitBytes")]

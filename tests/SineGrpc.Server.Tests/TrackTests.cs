@@ -400,6 +400,50 @@ public sealed class TrackTests(ServerFixture server)
     }
 
     [Fact]
+    public async Task Objects_are_prompted_on_at_most_the_limit_of_frames_on_the_dense_model()
+    {
+        using var video = new SyntheticVideo();
+        var (frame, _) = video.Render(0);
+        using (frame)
+        {
+            var jpeg = SyntheticVideo.Jpeg(frame);
+            // Object k: a 20x20 square at (40k, 10), prompted alone on frame k - 1.
+            Prompt Square(uint id)
+            {
+                var mask = new byte[SyntheticVideo.Width * SyntheticVideo.Height];
+                for (var y = 10; y < 30; y++)
+                    mask.AsSpan(y * SyntheticVideo.Width + 40 * (int)id, 20).Fill((byte)id);
+                return TrackClient.PngPrompt(id, SyntheticVideo.MaskPng(mask, (byte)id));
+            }
+            var beyond = TrackClient.Frame(3, jpeg, Square(4));
+            var replacing = TrackClient.Frame(4, jpeg, Square(4));
+            replacing.Frame.RemoveObjectIds.Add(1);
+            var reanchoring = TrackClient.Frame(5, jpeg, Square(2));
+
+            var replies = await TrackClient.RunAsync(server.Client,
+            [
+                TrackClient.Start(),
+                TrackClient.Frame(0, jpeg, Square(1)),
+                TrackClient.Frame(1, jpeg, Square(2)),
+                TrackClient.Frame(2, jpeg, Square(3)),
+                beyond,
+                replacing,
+                reanchoring,
+            ]);
+
+            Assert.Equal(3, ServerFixture.PromptedFrameLimit);
+            Assert.All(replies.Take(3), r => Assert.Null(r.Error));
+            Assert.Equal((int)StatusCode.InvalidArgument, replies[3].Error.Code);
+            Assert.Contains("prompted on 4 different frames, over this model's limit of 3", replies[3].Error.Message);
+            // Removing object 1 frees its frame for object 4; re-anchoring object 2 keeps the count.
+            Assert.Null(replies[4].Error);
+            Assert.Equal([2u, 3u, 4u], replies[4].Objects.Select(o => o.ObjectId));
+            Assert.Null(replies[5].Error);
+            Assert.Equal([2u, 3u, 4u], replies[5].Objects.Select(o => o.ObjectId));
+        }
+    }
+
+    [Fact]
     public async Task A_mask_one_pixel_narrower_than_its_frame_is_padded()
     {
         using var video = new SyntheticVideo();

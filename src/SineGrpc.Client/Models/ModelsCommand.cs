@@ -52,6 +52,8 @@ internal sealed class ModelsCommand(ModelsOptions options, TextWriter stdout)
             text.AppendLine();
             text.AppendLine($"{model.Name}: {model.Description}");
             text.AppendLine($"  default memory: {DescribeMemory(model.DefaultMemory)}");
+            if (model.MaxPromptedFrames > 0)
+                text.AppendLine($"  objects prompted on at most {model.MaxPromptedFrames} different frames per stream");
         }
         if (reply.Limits is { } limits)
         {

@@ -161,6 +161,10 @@ public sealed class DenseMemory : IDisposable
         return true;
     }
 
+    /// <summary>Anchor frames that would stay if <paramref name="objectIds"/> left them (re-anchored elsewhere or removed).</summary>
+    public int AnchorsKeptWithout(IReadOnlySet<int> objectIds) =>
+        _anchors.Count(anchor => !anchor.AnchoredIds.IsSubsetOf(objectIds));
+
     /// <summary>Stored frames from frame <paramref name="sinceFrame"/> on.</summary>
     public int CountSince(int sinceFrame) => Entries.Count(e => e.FrameNumber >= sinceFrame);
 

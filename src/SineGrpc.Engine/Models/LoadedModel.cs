@@ -7,8 +7,10 @@ namespace SineGrpc.Engine.Models;
 /// <summary>A model bundle with its ONNX components loaded and ready to run.</summary>
 public sealed class LoadedModel : IDisposable
 {
-    internal LoadedModel(string folder, ModelManifest manifest, OnnxComponent encoder, OnnxComponent decoder, OnnxComponent? pool, EncoderBatcher? batcher)
+    internal LoadedModel(string folder, ModelManifest manifest, OnnxComponent encoder, OnnxComponent decoder, OnnxComponent? pool, EncoderBatcher? batcher,
+        int maxPromptedFrames)
     {
+        MaxPromptedFrames = maxPromptedFrames;
         Folder = folder;
         Manifest = manifest;
         Encoder = encoder;
@@ -30,6 +32,12 @@ public sealed class LoadedModel : IDisposable
     /// <summary>The execution provider the encoder (the bulk of the work) runs on.</summary>
     public string ExecutionProvider => Encoder.ExecutionProvider;
 
+    /// <summary>
+    /// For dense memory: the most different frames a stream's objects may be prompted on
+    /// (<see cref="EngineOptions.MaxPromptedFrames"/>); 0 for token memory, which has no such limit.
+    /// </summary>
+    public int MaxPromptedFrames { get; }
+
     public MemoryPolicy DefaultPolicy =>
         new(Manifest.Memory.Capacity, Manifest.Memory.FixFirstFrame, Manifest.Memory.DecayRatio);
 
@@ -41,14 +49,16 @@ public sealed class LoadedModel : IDisposable
         _ => throw new InvalidOperationException($"unknown memory kind '{Manifest.MemoryKind}'"),
     };
 
-    public static LoadedModel Load(string folder, SessionFactory sessions, BatchingOptions? batching = null, EngineMetrics? metrics = null)
+    /// <param name="maxPromptedFrames">See <see cref="EngineOptions.MaxPromptedFrames"/> (dense memory only).</param>
+    public static LoadedModel Load(string folder, SessionFactory sessions, int maxPromptedFrames, BatchingOptions? batching = null, EngineMetrics? metrics = null)
     {
         var manifest = ModelManifest.Read(Path.Combine(folder, "model.json"));
         var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder), manifest.Name);
         var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder), manifest.Name);
         var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile), manifest.Name) : null;
         var batcher = batching is { Enabled: true } ? new EncoderBatcher(encoder, batching, metrics ?? new EngineMetrics()) : null;
-        return new LoadedModel(folder, manifest, encoder, decoder, pool, batcher);
+        return new LoadedModel(folder, manifest, encoder, decoder, pool, batcher,
+            manifest.MemoryKind == MemoryKinds.Dense ? maxPromptedFrames : 0);
     }
 
     /// <summary>Whether the components record metrics (see <see cref="OnnxComponent.RecordsMetrics"/>).</summary>

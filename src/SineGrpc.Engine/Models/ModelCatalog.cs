@@ -38,7 +38,7 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
         foreach (var folder in BundleFolders())
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var model = LoadedModel.Load(folder, sessions, _options.Batching, metrics);
+            var model = LoadedModel.Load(folder, sessions, _options.MaxPromptedFrames, _options.Batching, metrics);
             if (!models.TryAdd(model.Name, model))
             {
                 model.Dispose();

@@ -57,6 +57,7 @@ internal sealed class DenseTracker : IFrameTracker
     public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
         var memory = MemoryFor(features);
+        CheckPromptedFrames(memory, prompts, removedObjectIds, frameNumber);
         foreach (var id in removedObjectIds)
             Remove(id);
         var hadObjects = memory.ObjectIds.Count > 0;
@@ -125,6 +126,31 @@ internal sealed class DenseTracker : IFrameTracker
                 $"frame size changed within the stream: this model's memory needs every frame to give the first frame's " +
                 $"feature grid ({_memory.Width}x{_memory.Height} cells; this frame gives {features.Width}x{features.Height}): send frames of one size");
         return _memory;
+    }
+
+    /// <summary>
+    /// Refuses a frame whose prompts would make the stream hold more prompted frames than
+    /// <see cref="LoadedModel.MaxPromptedFrames"/>: anchor frames kept in memory, or frames
+    /// objects joined on (each a decoder run per frame), whichever are more.
+    /// </summary>
+    private void CheckPromptedFrames(DenseMemory memory, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber)
+    {
+        if (prompts.Count == 0)
+            return;
+        var staying = memory.ObjectIds.Except(removedObjectIds).ToHashSet();
+        var joins = staying.Select(id => _joinedAt.GetValueOrDefault(id, int.MinValue)).ToHashSet();
+        if (prompts.Any(p => !staying.Contains(p.ObjectId)))
+            joins.Add(frameNumber);
+        var anchors = _policy.FixFirstFrame
+            ? memory.AnchorsKeptWithout(prompts.Select(p => p.ObjectId).Concat(removedObjectIds).ToHashSet()) + 1
+            : 0;
+        var held = Math.Max(joins.Count, anchors);
+        var limit = _model.MaxPromptedFrames;
+        if (held > limit)
+            throw new InvalidInputException(
+                $"with this frame's prompts the stream's objects would be prompted on {held} different frames, over this model's limit of {limit} " +
+                "(each is kept in memory, and objects that joined on different frames are decoded apart): prompt objects together on one frame, " +
+                "or stop tracking some with remove_object_ids");
     }
 
     private async Task DecodeAsync(FeatureMap features, DenseMemory memory, PooledArray<float> labels, CancellationToken cancellationToken)

@@ -31,6 +31,7 @@ internal static class ModelDescriber
             },
             ExecutionProvider = model.ExecutionProvider,
             MaxMemoryCapacity = (uint)maxMemoryCapacity,
+            MaxPromptedFrames = (uint)model.MaxPromptedFrames,
         };
     }
 }

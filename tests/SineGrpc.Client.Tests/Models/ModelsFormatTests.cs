@@ -32,7 +32,7 @@ public class ModelsFormatTests
                     License = "Apache-2.0", Description = "SINE in-context segmentation",
                     DefaultMemory = new MemoryOptions { Capacity = 6, FixFirstFrame = true, Decay = DecayType.Linear, DecayRatio = 20 },
                 },
-                new ModelInfo { Name = "xmem", Version = "2", MemoryKind = "dense", ExecutionProvider = "CPU" },
+                new ModelInfo { Name = "xmem", Version = "2", MemoryKind = "dense", ExecutionProvider = "CPU", MaxPromptedFrames = 8 },
             },
             Limits = new ServerLimits
             {
@@ -50,6 +50,8 @@ public class ModelsFormatTests
         Assert.Equal("* default model", lines[3]);
         Assert.Contains("sine: SINE in-context segmentation", lines);
         Assert.Contains("  default memory: 6 entries, first frame kept, linear decay over 20 frames", lines);
+        Assert.Single(lines, line => line.Contains("prompted on at most"));
+        Assert.Contains("  objects prompted on at most 8 different frames per stream", lines);
         Assert.Equal("limits: 16 streams, 64 objects per stream, 8294400 pixels per image, 67108864 mask pixels per frame, " +
             "67108864 bytes per message, 16 references per Segment call, idle streams end after 600 s", lines[^2]);
     }
