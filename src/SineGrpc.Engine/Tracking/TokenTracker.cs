@@ -79,18 +79,16 @@ internal sealed class TokenTracker : IFrameTracker
         var sourcePixels = g.SourceWidth * g.SourceHeight;
         var mapSize = maps.Height * maps.Width;
         var ownScores = new float[count];
-        using var masks = _pool.InputMemory.Rent(count * plane);
         using var logits = new PooledArray<float>(sourcePixels);
         using var binary = new PooledArray<byte>(sourcePixels);
-        for (var i = 0; i < count; i++)
+        var (sums, areas) = await PoolAsync(features, count, (i, mask) =>
         {
             // The prediction at the frame's size (upsample, crop, resize), binarised and
             // scored as the reference does, then brought to the model's input like a prompt.
             _postprocessor.ToOutput(maps.Maps.Span.Slice(i * mapSize, mapSize), 1, maps.Height, maps.Width, g, g.SourceWidth, g.SourceHeight, logits.Span);
             ownScores[i] = maps.Presence[i] * MeanForeground(logits.Span, binary.Span);
-            NearestToInput(binary.Span, g, masks.Span.Slice(i * plane, plane));
-        }
-        var (sums, areas) = await RunPoolAsync(features, masks, count, cancellationToken);
+            NearestToInput(binary.Span, g, mask);
+        }, cancellationToken);
         using (sums)
         {
             var channels = _memory.Channels;
@@ -208,11 +206,7 @@ internal sealed class TokenTracker : IFrameTracker
     private async Task AnchorAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
         var g = features.Geometry;
-        var plane = g.PaddedHeight * g.PaddedWidth;
-        using var masks = _pool.InputMemory.Rent(prompts.Count * plane);
-        for (var k = 0; k < prompts.Count; k++)
-            NearestToInput(prompts[k].Mask.Span, g, masks.Span.Slice(k * plane, plane));
-        var (sums, areas) = await RunPoolAsync(features, masks, prompts.Count, cancellationToken);
+        var (sums, areas) = await PoolAsync(features, prompts.Count, (k, mask) => NearestToInput(prompts[k].Mask.Span, g, mask), cancellationToken);
         using (sums)
         {
             // Check every prompt before touching memory, so a bad one changes nothing.
@@ -229,15 +223,47 @@ internal sealed class TokenTracker : IFrameTracker
         }
     }
 
-    /// <summary>Pools <paramref name="count"/> masks [K, 1, S, S] over the features: per mask, its feature sum [C] and area.</summary>
-    private async Task<(PooledArray<float> Sums, float[] Areas)> RunPoolAsync(FeatureMap features, HostTensor masks, int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// Pools <paramref name="count"/> masks over the features: per mask, its feature sum [C]
+    /// and area. <paramref name="writeMask"/> writes mask i at the model's padded input size.
+    /// The masks go through the pool graph <see cref="PoolChunk"/> at a time: each is a
+    /// float per input pixel (4.3 MB at SINE's 1036 x 1036), so a frame of 64 objects in one
+    /// run would take 275 MB of input; pooling is per mask, so the sums are the same.
+    /// </summary>
+    private async Task<(PooledArray<float> Sums, float[] Areas)> PoolAsync(FeatureMap features, int count, MaskWriter writeMask, CancellationToken cancellationToken)
     {
         var g = features.Geometry;
-        using var featureValue = WrapFeatures(features);
-        using var maskValue = masks.AsOrtValue(count, 1, g.PaddedHeight, g.PaddedWidth);
-        using var outputs = await _pool.RunAsync(PoolInputs, [featureValue, maskValue], PoolOutputs, cancellationToken);
-        return (PooledArray<float>.CopyOf(OrtTensors.Data(outputs.First())), OrtTensors.Data(outputs.Last()).ToArray());
+        var plane = g.PaddedHeight * g.PaddedWidth;
+        var channels = _memory.Channels;
+        var sums = new PooledArray<float>(count * channels);
+        var areas = new float[count];
+        try
+        {
+            using var masks = _pool.InputMemory.Rent(Math.Min(count, PoolChunk) * plane);
+            using var featureValue = WrapFeatures(features);
+            for (var first = 0; first < count; first += PoolChunk)
+            {
+                var n = Math.Min(PoolChunk, count - first);
+                for (var i = 0; i < n; i++)
+                    writeMask(first + i, masks.Span.Slice(i * plane, plane));
+                using var maskValue = masks.PrefixAsOrtValue(n, 1, g.PaddedHeight, g.PaddedWidth);
+                using var outputs = await _pool.RunAsync(PoolInputs, [featureValue, maskValue], PoolOutputs, cancellationToken);
+                OrtTensors.Data(outputs.First()).CopyTo(sums.Span.Slice(first * channels, n * channels));
+                OrtTensors.Data(outputs.Last()).CopyTo(areas.AsSpan(first, n));
+            }
+            return (sums, areas);
+        }
+        catch
+        {
+            sums.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>Masks pooled per run (see <see cref="PoolAsync"/>).</summary>
+    private const int PoolChunk = 8;
+
+    private delegate void MaskWriter(int index, Span<float> mask);
 
     private static OrtValue WrapFeatures(FeatureMap features) =>
         OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
