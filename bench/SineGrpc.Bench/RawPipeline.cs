@@ -13,13 +13,16 @@ namespace SineGrpc.Bench;
 /// <summary>
 /// The baseline: the same model's ONNX graphs run in-process on the same frames, with
 /// nothing around them. Inputs are prepared outside the clock; the clock covers the
-/// encoder and the decoder of every frame, against a memory of the first frame plus
-/// the five most recent ones (the service's default memory size). Its stage times also
-/// show the image decode and pre-processing it does outside the clock.
+/// encoder and the decoder of each frame from <paramref name="measureFrom"/> on (the
+/// frames a one-stream service run measures), against a memory of the first frame plus
+/// the most recent ones (the model's default memory size, full by then). Its buffers,
+/// the memory's included, are allocated once, as the service's are, so that no garbage
+/// collection of its own competes with the runs it times. Its stage times also show the
+/// image decode and pre-processing it does outside the clock.
 /// </summary>
 internal static class RawPipeline
 {
-    public static async Task<(LatencyStats Latency, StageMeans Stages)> RunAsync(string bundle, BenchFrames frames, EngineOptions options)
+    public static async Task<(LatencyStats Latency, StageMeans Stages)> RunAsync(string bundle, BenchFrames frames, EngineOptions options, int measureFrom)
     {
         var manifest = ModelManifest.Read(Path.Combine(bundle, "model.json"));
         if (manifest.MemoryKind != MemoryKinds.Dense)
@@ -35,10 +38,15 @@ internal static class RawPipeline
         var g = InputGeometry.For(manifest, frames.Width, frames.Height);
         var (c, h, w) = (manifest.FeatureChannels, g.FeatureHeight, g.FeatureWidth);
         var cells = h * w;
+        var (featureSize, labelSize) = (c * cells, 2 * cells);
         var input = new float[3 * g.PaddedHeight * g.PaddedWidth];
-        var memoryFeatures = new List<float[]>();
-        var memoryLabels = new List<float[]>();
-        var first = FirstLabels(frames, manifest, g, preprocessor);
+        var features = new float[featureSize];
+        // Memory: slot 0 holds the first frame for good, the others the most recent frames,
+        // each new frame taking the oldest one's slot (the decoder does not care about order).
+        var capacity = manifest.Memory.Capacity;
+        var memoryFeatures = new float[capacity * featureSize];
+        var memoryLabels = new float[capacity * labelSize];
+        var stored = 0;
         var stats = new LatencyStats();
         var stages = new StageMeans();
 
@@ -50,66 +58,50 @@ internal static class RawPipeline
             var preprocessStarted = Stopwatch.GetTimestamp();
             preprocessor.Run(image, g, input);
             var preprocessMs = Stopwatch.GetElapsedTime(preprocessStarted).TotalMilliseconds;
-            var features = new float[c * cells];
-            var m = memoryFeatures.Count;
-            var memF = new float[Math.Max(1, m) * c * cells];
-            var memL = new float[Math.Max(1, m) * 2 * cells];
-            for (var i = 0; i < m; i++)
-            {
-                memoryFeatures[i].CopyTo(memF, i * c * cells);
-                memoryLabels[i].CopyTo(memL, i * 2 * cells);
-            }
+            var slot = t == 0 ? 0 : 1 + (t - 1) % (capacity - 1);
 
             var started = Stopwatch.GetTimestamp();
             using (var inputValue = OrtValue.CreateTensorValueFromMemory(input, [1, 3, g.PaddedHeight, g.PaddedWidth]))
             using (var featureValue = OrtValue.CreateTensorValueFromMemory(features, [1, c, h, w]))
                 encoderSession.RunInto(["image"], [inputValue], "features", featureValue);
             var encoderMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            float[] labels;
+            var labels = memoryLabels.AsSpan(slot * labelSize, labelSize);
             if (t == 0)
             {
-                labels = first;
+                FirstLabels(frames, manifest, g, preprocessor, labels);
             }
             else
             {
+                // Against the frames stored so far; this frame enters memory after it is decoded.
                 using var target = OrtValue.CreateTensorValueFromMemory(features, [1, c, h, w]);
-                using var mf = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memF.AsMemory(0, m * c * cells), [m, c, h, w]);
-                using var ml = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memL.AsMemory(0, m * 2 * cells), [m, 2, h, w]);
+                using var mf = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memoryFeatures.AsMemory(0, stored * featureSize), [stored, c, h, w]);
+                using var ml = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memoryLabels.AsMemory(0, stored * labelSize), [stored, 2, h, w]);
                 using var outputs = decoderSession.Run(["features", "memory_features", "memory_labels"], [target, mf, ml], ["labels"]);
-                labels = outputs.First().GetTensorDataAsSpan<float>().ToArray();
-            }
-            if (t > 0)
-            {
                 var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-                stats.Add(totalMs);
-                stages.Add(decodeMs, preprocessMs, encoderMs, totalMs - encoderMs, double.NaN, double.NaN, totalMs);
+                if (t >= measureFrom)
+                {
+                    stats.Add(totalMs);
+                    stages.Add(decodeMs, preprocessMs, encoderMs, totalMs - encoderMs, double.NaN, double.NaN, totalMs);
+                }
+                outputs.First().GetTensorDataAsSpan<float>().CopyTo(labels);
             }
-
-            // Memory: the first frame for good, then the five most recent.
-            memoryFeatures.Add(features);
-            memoryLabels.Add(labels);
-            if (memoryFeatures.Count > 6)
-            {
-                memoryFeatures.RemoveAt(1);
-                memoryLabels.RemoveAt(1);
-            }
+            features.CopyTo(memoryFeatures.AsSpan(slot * featureSize, featureSize));
+            stored = Math.Min(capacity, stored + 1);
         }
         return (stats, stages);
     }
 
-    private static float[] FirstLabels(BenchFrames frames, ModelManifest manifest, InputGeometry g, Preprocessor preprocessor)
+    private static void FirstLabels(BenchFrames frames, ModelManifest manifest, InputGeometry g, Preprocessor preprocessor, Span<float> labels)
     {
         var padded = new float[g.PaddedHeight * g.PaddedWidth];
         preprocessor.MaskToInput(frames.Mask, frames.Width, frames.Height, g, padded);
         var cells = g.FeatureHeight * g.FeatureWidth;
         var coverage = new float[cells];
         Preprocessor.AreaDownsample(padded, g.PaddedWidth, g.PaddedHeight, manifest.FeatureStride, coverage);
-        var labels = new float[2 * cells];
         for (var i = 0; i < cells; i++)
         {
             labels[cells + i] = coverage[i];
             labels[i] = 1 - coverage[i];
         }
-        return labels;
     }
 }

@@ -12,6 +12,12 @@ internal static class ScrapedMetrics
         after.Where(kv => select(kv.Key)).Sum(kv => kv.Value - before.GetValueOrDefault(kv.Key));
 
     /// <summary>How much a metric, summed over its label sets, grew from one scrape to the next.</summary>
-    public static double Delta(Dictionary<string, double> before, Dictionary<string, double> after, string name) =>
-        Delta(before, after, key => key.StartsWith(name, StringComparison.Ordinal));
+    /// <exception cref="InvalidOperationException">A scrape lacks the metric: a delta of 0 would read as a measurement.</exception>
+    public static double Delta(Dictionary<string, double> before, Dictionary<string, double> after, string name)
+    {
+        bool Selected(string key) => key.StartsWith(name, StringComparison.Ordinal);
+        if (!before.Keys.Any(Selected) || !after.Keys.Any(Selected))
+            throw new InvalidOperationException($"the server's /metrics has no {name} series: it cannot be measured (was the metric renamed?)");
+        return Delta(before, after, Selected);
+    }
 }

@@ -37,7 +37,7 @@ internal sealed class ServiceProcess : IDisposable
     {
         if (!File.Exists(serverDll))
             throw new FileNotFoundException($"server not built: {serverDll} (run: dotnet build src/SineGrpc.Server -c Release)");
-        var (grpcPort, metricsPort) = (FreePort(), FreePort());
+        var (grpcPort, metricsPort) = FreePorts();
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -65,6 +65,7 @@ internal sealed class ServiceProcess : IDisposable
         try
         {
             await service.WaitUntilServingAsync();
+            RequireOneModel(embeddedCache);
         }
         catch
         {
@@ -72,6 +73,21 @@ internal sealed class ServiceProcess : IDisposable
             throw;
         }
         return service;
+    }
+
+    // The benchmark built the embedded model with its defaults before starting the server on
+    // the same cache; a server whose Engine:Embedded:* settings differ (from the environment)
+    // builds another bundle beside it, and would be measured against a raw pipeline running
+    // a different model.
+    private static void RequireOneModel(string embeddedCache)
+    {
+        var bundles = Directory.GetDirectories(embeddedCache).Where(d => File.Exists(Path.Combine(d, "model.json"))).ToList();
+        if (bundles.Count != 1)
+        {
+            throw new InvalidOperationException(
+                $"the server built a model other than the benchmark's ({string.Join(", ", bundles.Select(Path.GetFileName))} in {embeddedCache}): " +
+                "unset the Engine__Embedded__* environment variables");
+        }
     }
 
     private async Task WaitUntilServingAsync()
@@ -117,11 +133,22 @@ internal sealed class ServiceProcess : IDisposable
         return values;
     }
 
-    private static int FreePort()
+    // Both listeners are held until both ports are known, so the two cannot be the same port.
+    private static (int Grpc, int Metrics) FreePorts()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        var grpc = new TcpListener(IPAddress.Loopback, 0);
+        var metrics = new TcpListener(IPAddress.Loopback, 0);
+        try
+        {
+            grpc.Start();
+            metrics.Start();
+            return (((IPEndPoint)grpc.LocalEndpoint).Port, ((IPEndPoint)metrics.LocalEndpoint).Port);
+        }
+        finally
+        {
+            grpc.Stop();
+            metrics.Stop();
+        }
     }
 
     /// <summary>

@@ -39,22 +39,38 @@ internal static class ServiceRun
         {
             if (Interlocked.Decrement(ref waiting) == 0)
             {
-                if (settled is not null)
-                    await settled();
-                clock.Restart();
-                resume.SetResult();
+                try
+                {
+                    if (settled is not null)
+                        await settled();
+                    clock.Restart();
+                    resume.SetResult();
+                }
+                catch (Exception e)
+                {
+                    resume.TrySetException(e);
+                }
             }
             await resume.Task;
         }
 
         await Task.WhenAll(Enumerable.Range(0, streams).Select(s => Task.Run(async () =>
         {
-            var (first, end) = (s * frames.Jpegs.Count / streams, (s + 1) * frames.Jpegs.Count / streams);
-            var count = Math.Min(end - first, framesPerStream);
-            if (settleFrames >= count)
-                throw new ArgumentException($"segments of {count} frames leave nothing to measure after {settleFrames} settling frames: use fewer streams or more frames");
-            var served = await StreamAsync(client, frames, first, count, settleFrames > 0 ? first + settleFrames : first + 1, SettleAsync, latency, stages);
-            Interlocked.Add(ref measured, served);
+            try
+            {
+                var (first, end) = (s * frames.Jpegs.Count / streams, (s + 1) * frames.Jpegs.Count / streams);
+                var count = Math.Min(end - first, framesPerStream);
+                if (settleFrames >= count)
+                    throw new ArgumentException($"segments of {count} frames leave nothing to measure after {settleFrames} settling frames: use fewer streams or more frames");
+                var served = await StreamAsync(client, frames, first, count, settleFrames > 0 ? first + settleFrames : first + 1, SettleAsync, latency, stages);
+                Interlocked.Add(ref measured, served);
+            }
+            catch (Exception e)
+            {
+                // A stream that fails before the others are let go would leave them waiting for it.
+                resume.TrySetException(e);
+                throw;
+            }
         })));
         return new Result(streams, measured, clock.Elapsed.TotalSeconds, latency, stages);
     }
