@@ -112,6 +112,12 @@ internal static class CliApp
             stderr.WriteLine($"error: {ex.Message}");
             return ExitCodes.Failure;
         }
+        catch (Exception ex)
+        {
+            // Last resort: a failure nothing above expected still ends as one line, not a stack trace.
+            stderr.WriteLine($"error: {ex.Message} ({ex.GetType().Name})");
+            return ExitCodes.Failure;
+        }
     }
 
     private static bool IsCancellation(Exception ex) =>

@@ -17,7 +17,7 @@ internal sealed record TrackOptions
 
     public static readonly CommandSpec Command = new(
         Name: "track",
-        Usage: "sine track --input <video|folder> (--mask <png> | --prompts <folder>) --output <folder> [options]",
+        Usage: "sine track --input <video|folder> --mask <png> and/or --prompts <folder> --output <folder> [options]",
         Description:
             "Tracks objects through a video and writes one mask per frame, <output>/<frame name>.png: an 8-bit\n" +
             "palette PNG whose pixel values are object ids, coloured with the DAVIS palette. Objects come from\n" +
@@ -29,7 +29,7 @@ internal sealed record TrackOptions
             new("mask", "png", "First frame's mask: palette PNG of object ids, or grayscale PNG (a 0/255 mask is object 1)"),
             new("prompts", "folder", "Mask PNGs named after frames (e.g. 00005.png) that add or re-anchor objects there"),
             new("output", "folder", "Folder for the per-frame masks (created if missing)"),
-            new("overlay", "file.mp4", "Also write a video with the masks blended over the frames"),
+            new("overlay", "file.mp4", $"Also write a video with the masks blended over the frames ({string.Join(" ", OverlayWriter.Extensions)})"),
             ServerAddress.Option,
             new("model", "name", "Model to use (default: the server's default; see 'sine models')"),
             new("max-frames", "n", "Stop after n frames"),
@@ -38,10 +38,12 @@ internal sealed record TrackOptions
             new("jpeg-quality", "1-100", $"Quality of frames encoded as JPEG (default {DefaultJpegQuality})"),
             new("resume", "n", "Times to go on over a new stream when the server ends one with UNAVAILABLE\n" +
                 "(a draining pod, a lost connection) after answering frames: the prompted frames and the\n" +
-                $"last {TrackFrames.RecentFramesReplayed} answered ones go first, to rebuild the memory; 0: never (default {DefaultResumes})"),
+                $"last {TrackFrames.RecentFramesReplayed} answered ones go first, to rebuild the memory; 0: never (default {DefaultResumes}, at most {MaxResumes})"),
         ]);
 
     public const int DefaultResumes = 5;
+
+    public const int MaxResumes = 100;
 
     public required string Input { get; init; }
     public string? Mask { get; init; }
@@ -71,6 +73,10 @@ internal sealed record TrackOptions
         {
             throw new UsageException($"--input: no such file or folder: {input}");
         }
+        if (mask is not null && Directory.Exists(mask))
+        {
+            throw new UsageException($"--mask must be a PNG file, but {mask} is a folder");
+        }
         if (mask is not null && !File.Exists(mask))
         {
             throw new UsageException($"--mask: no such file: {mask}");
@@ -83,11 +89,25 @@ internal sealed record TrackOptions
         {
             throw new UsageException($"--output must be a folder, but {output} is a file");
         }
+        // The masks are named after the frames (and the prompts): written there, they would overwrite them.
+        if (Directory.Exists(input) && FolderPaths.AreSame(output, input))
+        {
+            throw new UsageException($"--output {output} is the --input folder; write the masks to another folder");
+        }
+        if (prompts is not null && FolderPaths.AreSame(output, prompts))
+        {
+            throw new UsageException($"--output {output} is the --prompts folder; write the masks to another folder");
+        }
 
         var overlay = args.Get("overlay");
         if (overlay is not null && Directory.Exists(overlay))
         {
             throw new UsageException($"--overlay must be a video file name, but {overlay} is a folder");
+        }
+        if (overlay is not null && !OverlayWriter.Supports(overlay))
+        {
+            throw new UsageException(
+                $"--overlay {overlay}: the overlay video must be one of {string.Join(" ", OverlayWriter.Extensions)}, not '{Path.GetExtension(overlay)}'");
         }
 
         return new TrackOptions
@@ -102,7 +122,7 @@ internal sealed record TrackOptions
             MaxFrames = args.GetInt("max-frames", 1, int.MaxValue),
             Encoding = ParseEncoding(args.Get("encoding")),
             JpegQuality = args.GetInt("jpeg-quality", 1, 100) ?? DefaultJpegQuality,
-            Resumes = args.GetInt("resume", 0, 100) ?? DefaultResumes,
+            Resumes = args.GetInt("resume", 0, MaxResumes) ?? DefaultResumes,
         };
     }
 

@@ -18,7 +18,12 @@ internal sealed class EvalCommand(EvalOptions options, TextWriter stdout, TextWr
     public async Task<int> RunAsync(Segmentation.SegmentationClient client, CancellationToken cancellationToken)
     {
         var sequences = DavisDataset.Open(options.Data, options.Resolution, options.Sequences);
-        Directory.CreateDirectory(options.Output);
+        // A sequence that cannot be scored fails the run now, not after the others have streamed.
+        foreach (var sequence in sequences)
+        {
+            ScorableSequence.Check(sequence);
+        }
+        FolderPaths.CreateOutput("output", options.Output);
 
         // Sequences run on up to Streams Track streams at once; results keep the folder's order.
         var runs = new SequenceRun[sequences.Count];

@@ -56,6 +56,15 @@ internal sealed record EvalOptions
         {
             throw new UsageException($"--output must be a folder, but {output} is a file");
         }
+        // Eval deletes the *.png files of <output>/<sequence> before writing its masks there.
+        foreach (var tree in new[] { "Annotations", "JPEGImages" })
+        {
+            var inputs = Path.Combine(data, tree);
+            if (FolderPaths.IsSameOrInside(output, inputs) || FolderPaths.IsSameOrInside(inputs, output))
+            {
+                throw new UsageException($"--output {output} overlaps the dataset's {inputs}; write the results to a folder outside it");
+            }
+        }
         var sequences = (args.Get("sequences") ?? "")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         return new EvalOptions

@@ -12,6 +12,12 @@ internal interface IFrameSource : IDisposable
     /// <summary>The video's frame rate, when it has one.</summary>
     double? FramesPerSecond { get; }
 
+    /// <summary>The frames' names, in order, when known before reading them (a folder's); null for a video.</summary>
+    IReadOnlyList<string>? FrameNames { get; }
+
+    /// <summary>The first frame's size, read ahead where that is cheap (a folder's first file); null for a video.</summary>
+    Size? FirstFrameSize();
+
     IEnumerable<SourceFrame> ReadFrames();
 }
 
@@ -30,6 +36,15 @@ internal sealed class FolderFrameSource(string folder, int? maxFrames) : IFrameS
     public int? FrameCount => _files.Count;
 
     public double? FramesPerSecond => null;
+
+    public IReadOnlyList<string>? FrameNames => [.. _files.Select(FrameFolder.FrameName)];
+
+    public Size? FirstFrameSize()
+    {
+        // Decoded as the frame itself will be; ListFrames refused a folder without frames.
+        using var first = ReadFrames().First();
+        return first.Image.Size();
+    }
 
     public IEnumerable<SourceFrame> ReadFrames()
     {
@@ -87,6 +102,10 @@ internal sealed class VideoFrameSource : IFrameSource
     public int? FrameCount { get; }
 
     public double? FramesPerSecond { get; }
+
+    public IReadOnlyList<string>? FrameNames => null;
+
+    public Size? FirstFrameSize() => null;
 
     public IEnumerable<SourceFrame> ReadFrames()
     {

@@ -24,9 +24,35 @@ internal static class MaskPrompts
     }
 
     /// <summary>
+    /// Refuses, before anything is sent, a mask whose object ids the CLI's 8-bit output masks
+    /// cannot hold. Only 16-bit masks can hold such ids, so only they are read whole and decoded.
+    /// </summary>
+    public static void CheckIdsFit(string path)
+    {
+        PngHeader header;
+        try
+        {
+            header = PngHeader.ReadFile(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CliException($"cannot read mask {path}: {ex.Message}", ex);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new CliException($"mask {ex.Message}");
+        }
+        if (header is { ColourType: PngColourType.Grayscale, BitDepth: 16 })
+        {
+            FromFile(path);
+        }
+    }
+
+    /// <summary>
     /// A prompt that sends the PNG as it is. Palette and grayscale PNGs go as index masks
     /// (object_id 0: every non-zero pixel value is an object id), except the common binary grayscale
-    /// mask, 0 and 255 only, which would otherwise become object 255: it is sent as object 1.
+    /// masks, 0 and 255 only (or 0 and 65535 at 16 bits), which would otherwise become object 255
+    /// (or be refused): they are sent as object 1.
     /// </summary>
     public static Prompt FromPng(byte[] png, string displayName)
     {
@@ -35,15 +61,15 @@ internal static class MaskPrompts
         {
             header = PngHeader.Read(png);
         }
-        catch (InvalidDataException)
+        catch (InvalidDataException ex)
         {
-            throw new CliException($"mask {displayName} is not a PNG file");
+            throw new CliException($"mask {displayName}: {ex.Message}");
         }
 
         uint objectId = (header.ColourType, header.BitDepth) switch
         {
             (PngColourType.Palette, 8) => 0,
-            (PngColourType.Grayscale, 16) => 0,
+            (PngColourType.Grayscale, 16) => SixteenBitObjectId(png, displayName),
             (PngColourType.Grayscale, 8) => IsBinary255(png, displayName) ? 1u : 0u,
             _ => throw new CliException(
                 $"mask {displayName} is a {header.BitDepth}-bit {Describe(header.ColourType)} PNG; " +
@@ -55,6 +81,38 @@ internal static class MaskPrompts
             ObjectId = objectId,
             Mask = new Mask { Png = ByteString.CopyFrom(png) },
         };
+    }
+
+    /// <summary>
+    /// The prompt's object_id for a 16-bit grayscale mask: 0 (an index mask) when every id fits
+    /// the 8-bit palette PNGs the CLI writes, 1 for a 0/65535 mask. Any other id above 255 is
+    /// refused: the server would track it, but every output PNG would leave it out.
+    /// </summary>
+    private static uint SixteenBitObjectId(byte[] png, string displayName)
+    {
+        using var image = Cv2.ImDecode(png, ImreadModes.Unchanged);
+        if (image.Empty() || image.Type() != MatType.CV_16UC1)
+        {
+            throw new CliException($"mask {displayName} could not be decoded as a 16-bit grayscale PNG");
+        }
+        ushort largest = 0;
+        var binary = true;
+        foreach (var value in image.AsSpan<ushort>())
+        {
+            largest = Math.Max(largest, value);
+            binary &= value is 0 or ushort.MaxValue;
+        }
+        if (largest <= IndexMaskComposer.MaxObjectId)
+        {
+            return 0;
+        }
+        if (binary)
+        {
+            return 1;
+        }
+        throw new UsageException(
+            $"mask {displayName} holds object id {largest}, but the 8-bit DAVIS palette PNGs the CLI writes hold ids 1-255; " +
+            "number the objects from 1 to 255 (a 16-bit mask of only 0 and 65535 is object 1)");
     }
 
     /// <summary>Whether 255 is the only non-zero value of an 8-bit grayscale PNG.</summary>

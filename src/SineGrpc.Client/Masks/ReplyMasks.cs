@@ -23,8 +23,13 @@ internal static class ReplyMasks
             return DecodeIndexPng(reply.IndexMask.ToByteArray());
         }
 
-        var width = checked((int)reply.Width);
-        var height = checked((int)reply.Height);
+        // A mask of no pixels cannot be written as a PNG, and one no array holds cannot be decoded.
+        if (reply.Width == 0 || reply.Height == 0 || (ulong)reply.Width * reply.Height > (ulong)Array.MaxLength)
+        {
+            throw new InvalidDataException($"its size is {reply.Width}x{reply.Height}");
+        }
+        var width = (int)reply.Width;
+        var height = (int)reply.Height;
         var layers = reply.Objects
             .Where(o => o.ObjectId <= IndexMaskComposer.MaxObjectId)
             .Select(o => new ObjectLayer(o.ObjectId, o.Score, DecodeMask(o.Mask, o.ObjectId)));

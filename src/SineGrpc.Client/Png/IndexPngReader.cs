@@ -38,6 +38,10 @@ internal static class IndexPngReader
             throw new InvalidDataException($"unsupported PNG bit depth {bits}");
         }
         var chunks = PngChunks.ReadAll(png);
+        if (chunks[0].Data.Length != 13)
+        {
+            throw new InvalidDataException($"the PNG's IHDR chunk has {chunks[0].Data.Length} bytes, not 13");
+        }
         if (chunks[0].Data[12] != 0)
         {
             throw new InvalidDataException("interlaced PNG masks are not supported");
@@ -45,8 +49,14 @@ internal static class IndexPngReader
 
         var width = header.Width;
         var height = header.Height;
-        var rowBytes = (int)(((long)width * bits + 7) / 8);
-        var raw = new byte[checked(height * (1 + rowBytes))];
+        // A corrupt header can claim billions of pixels: refuse what no array can hold, rather than overflow.
+        var longRowBytes = ((long)width * bits + 7) / 8;
+        if ((long)width * height > Array.MaxLength || height * (1 + longRowBytes) > Array.MaxLength)
+        {
+            throw new InvalidDataException($"a {width}x{height} mask is too large");
+        }
+        var rowBytes = (int)longRowBytes;
+        var raw = new byte[height * (1 + rowBytes)];
         using (var compressed = new MemoryStream([.. chunks.Where(c => c.Type == "IDAT").SelectMany(c => c.Data)]))
         using (var zlib = new ZLibStream(compressed, CompressionMode.Decompress))
         {

@@ -19,20 +19,45 @@ internal enum PngColourType : byte
 /// <summary>The facts of a PNG's IHDR chunk that matter here.</summary>
 internal readonly record struct PngHeader(int Width, int Height, int BitDepth, PngColourType ColourType)
 {
+    /// <summary>The signature, IHDR's length and type, and its 13 bytes of data.</summary>
+    private const int HeaderBytes = 8 + 8 + 13;
+
     /// <summary>Reads the header from the start of a PNG file's bytes.</summary>
     public static PngHeader Read(ReadOnlySpan<byte> png)
     {
         // The IHDR chunk must come first, right after the signature: 8 + 4 (length) + 4 (type) + 13 (data).
-        if (png.Length < 8 + 8 + 13 || !png[..8].SequenceEqual(PngChunks.Signature) || !png[12..16].SequenceEqual("IHDR"u8))
+        if (png.Length < HeaderBytes || !png[..8].SequenceEqual(PngChunks.Signature) || !png[12..16].SequenceEqual("IHDR"u8))
         {
             throw new InvalidDataException("not a PNG file");
         }
         var ihdr = png.Slice(16, 13);
-        return new PngHeader(
-            Width: checked((int)BinaryPrimitives.ReadUInt32BigEndian(ihdr)),
-            Height: checked((int)BinaryPrimitives.ReadUInt32BigEndian(ihdr[4..])),
-            BitDepth: ihdr[8],
-            ColourType: (PngColourType)ihdr[9]);
+        var width = BinaryPrimitives.ReadUInt32BigEndian(ihdr);
+        var height = BinaryPrimitives.ReadUInt32BigEndian(ihdr[4..]);
+        // PNG sizes stop at 2^31 - 1; a larger one is a corrupt file (and no int).
+        if (width > int.MaxValue || height > int.MaxValue)
+        {
+            throw new InvalidDataException($"PNG size {width}x{height} is out of range");
+        }
+        return new PngHeader((int)width, (int)height, BitDepth: ihdr[8], ColourType: (PngColourType)ihdr[9]);
+    }
+
+    /// <summary>Reads the header of a PNG file from its first bytes, without reading the rest.</summary>
+    public static PngHeader ReadFile(string path)
+    {
+        Span<byte> start = stackalloc byte[HeaderBytes];
+        int length;
+        using (var file = File.OpenRead(path))
+        {
+            length = file.ReadAtLeast(start, start.Length, throwOnEndOfStream: false);
+        }
+        try
+        {
+            return Read(start[..length]);
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new InvalidDataException($"{path}: {ex.Message}", ex);
+        }
     }
 }
 
@@ -70,11 +95,13 @@ internal static class PngChunks
             {
                 throw new InvalidDataException("truncated PNG chunk");
             }
-            var length = checked((int)BinaryPrimitives.ReadUInt32BigEndian(png[position..]));
-            if (png.Length - position - 12 < length)
+            // A length past the file (up to 2^32 - 1 in a corrupt one) is refused before it is used as an int.
+            var declared = BinaryPrimitives.ReadUInt32BigEndian(png[position..]);
+            if (png.Length - position - 12 < declared)
             {
                 throw new InvalidDataException("truncated PNG chunk");
             }
+            var length = (int)declared;
             var typeAndData = png.Slice(position + 4, 4 + length);
             var crc = BinaryPrimitives.ReadUInt32BigEndian(png[(position + 8 + length)..]);
             if (crc != Crc32.Compute(typeAndData))

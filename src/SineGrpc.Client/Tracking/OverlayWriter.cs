@@ -9,6 +9,46 @@ internal sealed class OverlayWriter(string path, double framesPerSecond) : IDisp
 {
     private const double MaskOpacity = 0.5;
 
+    /// <summary>
+    /// The containers OpenCV's FFmpeg writer picks from the extension that take the mp4v
+    /// (MPEG-4 part 2) stream written here; others (.webm, .gif, no extension) fail to open.
+    /// </summary>
+    public static IReadOnlyList<string> Extensions { get; } = [".mp4", ".m4v", ".mov", ".avi", ".mkv"];
+
+    public static bool Supports(string path) => Extensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Checks, before anything is streamed, that the video can be written: its folder exists or
+    /// is created, and the file can be created (an empty one is created and deleted; an
+    /// existing one, which the run will replace, is only opened for writing).
+    /// </summary>
+    public static void CheckCanCreate(string path)
+    {
+        try
+        {
+            var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (directory is not null)
+            {
+                Directory.CreateDirectory(directory);
+            }
+            if (File.Exists(path))
+            {
+                using (File.Open(path, FileMode.Open, FileAccess.Write))
+                {
+                }
+                return;
+            }
+            using (File.Open(path, FileMode.CreateNew, FileAccess.Write))
+            {
+            }
+            File.Delete(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"--overlay {path}: cannot create the file: {ex.Message}");
+        }
+    }
+
     private VideoWriter? _writer;
     private Size _size;
 

@@ -26,11 +26,22 @@ internal sealed class PromptPlan
         {
             foreach (var path in Directory.EnumerateFiles(promptsFolder, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive }))
             {
+                // Each file is read only on its frame, but ids the output cannot hold are refused now, before anything is sent.
+                MaskPrompts.CheckIdsFit(path);
                 files[Path.GetFileNameWithoutExtension(path)] = Path.GetFullPath(path);
             }
         }
         return new PromptPlan(firstFrameMask, files);
     }
+
+    /// <summary>How many prompt files the --prompts folder holds.</summary>
+    public int PromptFileCount => _promptFiles.Count;
+
+    /// <summary>Whether a frame has been given a prompt yet (the --mask, or a prompt file).</summary>
+    public bool AnyPromptSent { get; private set; }
+
+    /// <summary>Whether a prompt file is named after one of these frames.</summary>
+    public bool MatchesAnyFrame(IEnumerable<string> frameNames) => frameNames.Any(_promptFiles.ContainsKey);
 
     /// <summary>The prompts to send with a frame (frame 0 is the first frame sent).</summary>
     public IReadOnlyList<Prompt> ForFrame(ulong index, string name)
@@ -49,6 +60,7 @@ internal sealed class PromptPlan
                 prompts.Add(MaskPrompts.FromFile(path));
             }
         }
+        AnyPromptSent |= prompts.Count > 0;
         return prompts;
     }
 

@@ -2,6 +2,8 @@ using System.Globalization;
 using Grpc.Core;
 using SineGrpc.Client.Cli;
 using SineGrpc.Client.Frames;
+using SineGrpc.Client.Masks;
+using SineGrpc.Client.Png;
 using Sine.V1;
 
 namespace SineGrpc.Client.Tracking;
@@ -16,7 +18,14 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
     {
         var prompts = PromptPlan.Create(options.Mask, options.PromptsFolder);
         using var source = FrameSources.Open(options.Input, options.MaxFrames);
-        Directory.CreateDirectory(options.Output);
+        // Refusals that need the frames come before anything is created or sent.
+        CheckPromptsMatchFrames(prompts, source);
+        CheckMaskSize(source);
+        if (options.Overlay is not null)
+        {
+            OverlayWriter.CheckCanCreate(options.Overlay);
+        }
+        FolderPaths.CreateOutput("output", options.Output);
 
         using var overlay = options.Overlay is null ? null : new OverlayWriter(options.Overlay, source.FramesPerSecond ?? 24);
 
@@ -67,6 +76,44 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
         {
             progress.WriteLine($"warning: prompt {unused} matches no frame that was sent, so it was not used");
         }
+        if (options.Mask is null && !prompts.AnyPromptSent)
+        {
+            // Only a video gets here (a folder's names are checked up front): every mask is blank.
+            progress.WriteLine($"warning: no mask in --prompts {options.PromptsFolder} is named after a frame that was sent " +
+                "(a video's frames are named 00000, 00001, ...), so no object was tracked");
+            return ExitCodes.Failure;
+        }
         return stats.FrameErrors > 0 ? ExitCodes.FrameErrors : ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// Without --mask, objects come only from prompt files named after frames: when none is,
+    /// the run would only write blank masks. A video's frame names are known only as it is read.
+    /// </summary>
+    private void CheckPromptsMatchFrames(PromptPlan prompts, IFrameSource source)
+    {
+        if (options.Mask is not null || source.FrameNames is not { Count: > 0 } names || prompts.MatchesAnyFrame(names))
+        {
+            return;
+        }
+        var found = prompts.PromptFileCount == 0 ? "holds no .png masks" : "holds no mask named after a frame of --input";
+        throw new UsageException(
+            $"--prompts {options.PromptsFolder} {found}; each mask is named after the frame it goes on, e.g. {names[0]}.png for the first frame");
+    }
+
+    /// <summary>The server's mask size rule, checked before streaming when the first frame's size is known.</summary>
+    private void CheckMaskSize(IFrameSource source)
+    {
+        if (options.Mask is null || source.FirstFrameSize() is not { } frame)
+        {
+            return;
+        }
+        var mask = PngHeader.ReadFile(options.Mask);
+        if (!MaskSizeRule.Fits(mask.Width, mask.Height, frame.Width, frame.Height))
+        {
+            throw new UsageException(
+                $"--mask {options.Mask} is {mask.Width}x{mask.Height}, but the first frame {source.FrameNames?[0]} is {frame.Width}x{frame.Height}; " +
+                "a mask must have its frame's size, give or take one pixel in width and height");
+        }
     }
 }

@@ -1,3 +1,4 @@
+using SineGrpc.Client.Cli;
 using SineGrpc.Client.Masks;
 using SineGrpc.Client.Png;
 using Sine.V1;
@@ -17,12 +18,25 @@ internal sealed class TrackOutput(string outputFolder, OverlayWriter? overlay, T
         IndexMask? mask = null;
         if (reply.Error is { } error)
         {
+            if (frame.Request.Prompts.Count > 0)
+            {
+                // Its prompts' objects were never added (or re-anchored): tracking on would only write masks without them.
+                throw new CliException(
+                    $"frame {reply.FrameIndex} ({frame.Name}) carries prompts and failed on the server: {error.Status} ({error.Code}): {error.Message}; stopped");
+            }
             // The stream goes on; the frame simply gets no mask file.
             progress.WriteLine($"frame {reply.FrameIndex} ({frame.Name}) failed: {error.Status} ({error.Code}): {error.Message}");
         }
         else
         {
-            mask = ReplyMasks.ToIndexMask(reply, WarnOncePerId);
+            try
+            {
+                mask = ReplyMasks.ToIndexMask(reply, WarnOncePerId);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new TrackProtocolException($"the server's reply for frame {reply.FrameIndex} ({frame.Name}) is bad: {ex.Message}");
+            }
             var png = PalettePngWriter.Encode(mask.Width, mask.Height, mask.Pixels, DavisPalette.Colors);
             await File.WriteAllBytesAsync(Path.Combine(outputFolder, frame.Name + ".png"), png, cancellationToken);
         }

@@ -1,4 +1,7 @@
 using SineGrpc.Client.Cli;
+using SineGrpc.Client.Masks;
+using SineGrpc.Client.Png;
+using SineGrpc.Client.Tests.Support;
 
 namespace SineGrpc.Client.Tests.Cli;
 
@@ -85,5 +88,44 @@ public class CliAppTests
         Assert.Equal(ExitCodes.Failure, exitCode);
         Assert.Contains("Unavailable", stderr);
         Assert.Contains("hint: is the server running", stderr);
+    }
+
+    [Fact]
+    public async Task Track_help_says_mask_and_prompts_go_together_and_the_most_resumes()
+    {
+        var (_, stdout, _) = await Run("track", "--help");
+
+        Assert.Contains("Usage: sine track --input <video|folder> --mask <png> and/or --prompts <folder> --output <folder> [options]", stdout);
+        Assert.Contains("at most 100)", stdout);
+    }
+
+    [Fact]
+    public async Task A_corrupt_mask_header_is_one_line_of_error_not_a_crash()
+    {
+        using var temp = new TempFolder();
+        Directory.CreateDirectory(temp.File("frames"));
+        temp.Touch("frames/00000.png", PalettePngWriter.Encode(2, 2, new byte[4], DavisPalette.Colors));
+        var mask = PalettePngWriter.Encode(2, 2, [0, 1, 1, 0], DavisPalette.Colors);
+        mask[16] = 0x80; // width 0x80000002: past int
+        temp.Touch("mask.png", mask);
+
+        var (exitCode, _, stderr) = await Run("track", "--input", temp.File("frames"), "--mask", temp.File("mask.png"), "--output", temp.File("out"));
+
+        Assert.Equal(ExitCodes.Failure, exitCode);
+        Assert.Equal($"error: mask {temp.File("mask.png")}: PNG size 2147483650x2 is out of range", stderr.TrimEnd());
+    }
+
+    [Fact]
+    public async Task An_unexpected_exception_is_one_line_of_error_and_exit_code_1()
+    {
+        using var temp = new TempFolder();
+        temp.Touch("mask.png");
+        // No shell passes a NUL, but nothing in the CLI expects one: .NET refuses it with an ArgumentException.
+        var (exitCode, _, stderr) = await Run("track", "--input", temp.Path, "--mask", temp.File("mask.png"), "--output", "out\0x");
+
+        Assert.Equal(ExitCodes.Failure, exitCode);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line);
+        Assert.EndsWith("(ArgumentException)", line.TrimEnd());
     }
 }

@@ -59,9 +59,13 @@ public sealed class TrackOptionsTests : IDisposable
     [InlineData(new[] { "--mask", "MASK", "--jpeg-quality", "101" }, "--jpeg-quality must be a whole number from 1 to 100")]
     [InlineData(new[] { "--mask", "MASK", "--resume", "-1" }, "--resume must be a whole number from 0 to 100")]
     [InlineData(new[] { "--mask", "MASK", "--server", "localhost:5000" }, "--server must be an http:// or https:// address")]
+    [InlineData(new[] { "--mask", "FRAMES" }, "--mask must be a PNG file, but FRAMES is a folder")]
+    [InlineData(new[] { "--mask", "MASK", "--overlay", "o.gif" }, "--overlay o.gif: the overlay video must be one of .mp4 .m4v .mov .avi .mkv, not '.gif'")]
+    [InlineData(new[] { "--mask", "MASK", "--overlay", "overlay" }, "the overlay video must be one of")]
     public void Rejects_bad_options(string[] extra, string message)
     {
-        var argv = extra.Select(a => a == "MASK" ? _mask : a).ToArray();
+        var argv = extra.Select(a => a == "MASK" ? _mask : a == "FRAMES" ? _frames : a).ToArray();
+        message = message.Replace("FRAMES", _frames);
 
         var ex = Assert.Throws<UsageException>(() => Parse(argv));
         Assert.Contains(message, ex.Message);
@@ -74,5 +78,33 @@ public sealed class TrackOptionsTests : IDisposable
 
         var ex = Assert.Throws<UsageException>(() => TrackOptions.FromArguments(args));
         Assert.Contains("--input: no such file or folder", ex.Message);
+    }
+
+    [Theory]
+    [InlineData("frames", "--input")]
+    [InlineData("frames/", "--input")]
+    [InlineData("frames/../frames/.", "--input")]
+    [InlineData("prompts", "--prompts")]
+    [InlineData("out/../prompts", "--prompts")]
+    public void Refuses_an_output_folder_that_is_an_input_folder(string output, string option)
+    {
+        var prompts = Directory.CreateDirectory(_temp.File("prompts")).FullName;
+        var args = ArgumentParser.Parse(TrackOptions.Command,
+            ["--input", _frames, "--prompts", prompts, "--output", Path.Combine(_temp.Path, output)]);
+
+        var ex = Assert.Throws<UsageException>(() => TrackOptions.FromArguments(args));
+        Assert.Contains($"is the {option} folder", ex.Message);
+    }
+
+    [Fact]
+    public void Accepts_an_output_folder_beside_or_inside_the_inputs()
+    {
+        var prompts = Directory.CreateDirectory(_temp.File("prompts")).FullName;
+        foreach (var output in new[] { "out", "frames/masks", "prompts-out" })
+        {
+            var args = ArgumentParser.Parse(TrackOptions.Command,
+                ["--input", _frames, "--prompts", prompts, "--output", Path.Combine(_temp.Path, output)]);
+            Assert.Equal(Path.Combine(_temp.Path, output), TrackOptions.FromArguments(args).Output);
+        }
     }
 }

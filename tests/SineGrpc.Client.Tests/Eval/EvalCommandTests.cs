@@ -239,4 +239,83 @@ public sealed class EvalCommandTests : IDisposable
         Assert.All(car.J.Concat(car.F), v => Assert.Equal(1.0, v));
         Assert.Empty(scores.Warnings);
     }
+
+    /// <summary>Runs eval on the dataset against a fake server; returns the exception and whether anything was streamed.</summary>
+    private async Task<(CliException Error, bool Streamed)> RunRefused(string data)
+    {
+        var client = new FakeSegmentationClient(new FakeTracker().Handle);
+        var options = new EvalOptions { Data = data, Output = _temp.File("out"), Server = new Uri("http://localhost:5000") };
+
+        var error = await Assert.ThrowsAsync<CliException>(() =>
+            new EvalCommand(options, new StringWriter(), new StringWriter(), stderrIsTerminal: false).RunAsync(client, CancellationToken.None));
+        return (error, client.ServerTask is not null);
+    }
+
+    [Fact]
+    public async Task A_sequence_of_fewer_than_3_annotations_is_refused_before_anything_is_streamed()
+    {
+        var data = Dataset();
+        var annotations = Path.Combine(data, "Annotations", "480p", "b");
+        File.Delete(Path.Combine(annotations, "00002.png"));
+        File.Delete(Path.Combine(annotations, "00003.png"));
+
+        var (error, streamed) = await RunRefused(data);
+
+        Assert.StartsWith("sequence b has 2 annotated frame(s); J and F leave out the first and the last, so scoring needs at least 3", error.Message);
+        Assert.False(streamed);
+    }
+
+    [Fact]
+    public async Task Annotations_of_different_sizes_are_refused_before_anything_is_streamed()
+    {
+        // As in cutie-examples/judo, whose 00005.png is one pixel narrower than the rest.
+        var data = Dataset();
+        var narrow = new byte[(Width - 1) * Height];
+        File.WriteAllBytes(Path.Combine(data, "Annotations", "480p", "b", "00002.png"),
+            PalettePngWriter.Encode(Width - 1, Height, narrow, DavisPalette.Colors));
+
+        var (error, streamed) = await RunRefused(data);
+
+        Assert.Equal(
+            $"sequence b: annotation 00002.png is {Width - 1}x{Height}, but the first, 00000.png, is {Width}x{Height}; a sequence's annotations must have one size",
+            error.Message);
+        Assert.False(streamed);
+    }
+
+    [Fact]
+    public async Task A_first_annotation_without_objects_is_refused_before_anything_is_streamed()
+    {
+        var data = Dataset();
+        File.WriteAllBytes(Path.Combine(data, "Annotations", "480p", "b", "00000.png"),
+            PalettePngWriter.Encode(Width, Height, new byte[Width * Height], DavisPalette.Colors));
+
+        var (error, streamed) = await RunRefused(data);
+
+        Assert.Equal("sequence b: the first annotation, 00000.png, holds no object, so there is nothing to track or score", error.Message);
+        Assert.False(streamed);
+    }
+
+    [Theory]
+    [InlineData("")]                              // the dataset itself holds both trees
+    [InlineData("Annotations")]
+    [InlineData("Annotations/480p/a")]            // where eval would delete the annotations
+    [InlineData("JPEGImages/480p/../480p")]
+    [InlineData("JPEGImages/480p/a/results")]
+    public void An_output_folder_overlapping_the_datasets_inputs_is_refused(string output)
+    {
+        var data = Dataset();
+        var parsed = ArgumentParser.Parse(EvalOptions.Command, ["--data", data, "--output", Path.Combine(data, output)]);
+
+        var error = Assert.Throws<UsageException>(() => EvalOptions.FromArguments(parsed));
+        Assert.Contains("overlaps the dataset's", error.Message);
+    }
+
+    [Fact]
+    public void An_output_folder_beside_the_inputs_is_accepted()
+    {
+        var data = Dataset();
+        var parsed = ArgumentParser.Parse(EvalOptions.Command, ["--data", data, "--output", Path.Combine(data, "results")]);
+
+        Assert.Equal(Path.Combine(data, "results"), EvalOptions.FromArguments(parsed).Output);
+    }
 }

@@ -46,6 +46,46 @@ public class MaskPromptsTests
         Assert.Equal(0u, MaskPrompts.FromPng(png, "mask.png").ObjectId);
     }
 
+    private static byte[] Gray16Png(params ushort[] pixels)
+    {
+        using var image = Mat.FromPixelData(1, pixels.Length, MatType.CV_16UC1, pixels);
+        Cv2.ImEncode(".png", image, out var png);
+        Assert.Equal((PngColourType.Grayscale, 16), (PngHeader.Read(png).ColourType, PngHeader.Read(png).BitDepth));
+        return png;
+    }
+
+    [Fact]
+    public void Sixteen_bit_mask_of_ids_up_to_255_is_an_index_mask()
+    {
+        Assert.Equal(0u, MaskPrompts.FromPng(Gray16Png(0, 1, 255), "mask.png").ObjectId);
+    }
+
+    [Fact]
+    public void Sixteen_bit_binary_0_65535_mask_is_object_1()
+    {
+        Assert.Equal(1u, MaskPrompts.FromPng(Gray16Png(0, 65535, 65535, 0), "mask.png").ObjectId);
+    }
+
+    [Theory]
+    [InlineData((ushort)256)]
+    [InlineData((ushort)65535)]  // beside other ids, 65535 is an id, not "the object"
+    public void Rejects_a_16_bit_mask_with_ids_above_255(ushort id)
+    {
+        var ex = Assert.Throws<UsageException>(() => MaskPrompts.FromPng(Gray16Png(0, 1, id), "ids.png"));
+
+        Assert.StartsWith($"mask ids.png holds object id {id}, but the 8-bit DAVIS palette PNGs the CLI writes hold ids 1-255", ex.Message);
+    }
+
+    [Fact]
+    public void Rejects_a_png_whose_size_overflows()
+    {
+        var png = PalettePngWriter.Encode(2, 1, [0, 1], DavisPalette.Colors);
+        png[16] = 0x80; // width 0x80000002
+
+        var ex = Assert.Throws<CliException>(() => MaskPrompts.FromPng(png, "huge.png"));
+        Assert.Contains("huge.png: PNG size 2147483650x1 is out of range", ex.Message);
+    }
+
     [Fact]
     public void Rejects_a_colour_png()
     {

@@ -30,14 +30,39 @@ public sealed class TrackCommandTests : IDisposable
         return folder;
     }
 
-    private string BinaryMask()
+    private string BinaryMask(int width = Width, int height = Height)
     {
-        var pixels = new byte[Width * Height];
-        Array.Fill(pixels, (byte)255, 0, Width * 4);
-        using var image = Mat.FromPixelData(Height, Width, MatType.CV_8UC1, pixels);
+        var pixels = new byte[width * height];
+        Array.Fill(pixels, (byte)255, 0, width * 4);
+        using var image = Mat.FromPixelData(height, width, MatType.CV_8UC1, pixels);
         var path = _temp.File("mask.png");
         Cv2.ImWrite(path, image);
         return path;
+    }
+
+    private string Video(int frames)
+    {
+        var video = _temp.File("clip.mp4");
+        using var writer = new VideoWriter(video, FourCC.FromString("mp4v"), 10, new Size(Width, Height));
+        Assert.True(writer.IsOpened());
+        for (var i = 0; i < frames; i++)
+        {
+            using var image = new Mat(Height, Width, MatType.CV_8UC3, new Scalar(40 * i, 128, 255 - 40 * i));
+            writer.Write(image);
+        }
+        return video;
+    }
+
+    /// <summary>A prompts folder holding a copy of the binary mask under each name.</summary>
+    private string Prompts(params string[] names)
+    {
+        var prompts = Path.Combine(_temp.Path, "prompts");
+        Directory.CreateDirectory(prompts);
+        foreach (var name in names)
+        {
+            File.Copy(BinaryMask(), Path.Combine(prompts, name), overwrite: true);
+        }
+        return prompts;
     }
 
     private TrackOptions Options(string input, string? mask, string? prompts = null) => new()
@@ -296,16 +321,7 @@ public sealed class TrackCommandTests : IDisposable
     [Fact]
     public async Task Reads_a_video_and_writes_an_overlay()
     {
-        var video = _temp.File("clip.mp4");
-        using (var writer = new VideoWriter(video, FourCC.FromString("mp4v"), 10, new Size(Width, Height)))
-        {
-            Assert.True(writer.IsOpened());
-            for (var i = 0; i < 5; i++)
-            {
-                using var image = new Mat(Height, Width, MatType.CV_8UC3, new Scalar(40 * i, 128, 255 - 40 * i));
-                writer.Write(image);
-            }
-        }
+        var video = Video(5);
         var overlay = _temp.File("preview/overlay.mp4");
         var tracker = new FakeTracker();
 
@@ -344,5 +360,140 @@ public sealed class TrackCommandTests : IDisposable
         await Run(Options(Frames(2), mask, prompts), tracker);
 
         Assert.Single(tracker.Frames[0].Prompts);
+    }
+
+    [Theory]
+    [InlineData(new string[0], "holds no .png masks")]
+    [InlineData(new[] { "frame-99.png" }, "holds no mask named after a frame of --input")]
+    public async Task Prompts_that_match_no_frame_of_a_folder_are_refused_before_anything_is_sent(string[] names, string message)
+    {
+        var prompts = Prompts(names);
+        var client = new FakeSegmentationClient(new FakeTracker().Handle);
+        var command = new TrackCommand(Options(Frames(3), mask: null, prompts), _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<UsageException>(() => command.RunAsync(client, CancellationToken.None));
+
+        Assert.Contains($"--prompts {prompts} {message}", ex.Message);
+        Assert.Contains("e.g. 00000.png for the first frame", ex.Message);
+        Assert.Null(client.ServerTask);
+        Assert.False(Directory.Exists(_temp.File("out")));
+    }
+
+    [Fact]
+    public async Task Prompts_that_match_no_frame_of_a_video_fail_the_run()
+    {
+        // A video's frame names are known only as it is read: the run goes on, then fails.
+        var exitCode = await Run(Options(Video(3), mask: null, Prompts("frame-99.png")), new FakeTracker());
+
+        Assert.Equal(ExitCodes.Failure, exitCode);
+        Assert.Contains("matches no frame that was sent", _stderr.ToString());
+        Assert.Contains("so no object was tracked", _stderr.ToString());
+    }
+
+    [Fact]
+    public async Task A_failed_frame_with_prompts_stops_the_run()
+    {
+        var tracker = new FakeTracker { FailFrames = [2] };
+
+        var ex = await Assert.ThrowsAsync<CliException>(() => Run(Options(Frames(12), BinaryMask(), Prompts("00002.png")), tracker));
+
+        Assert.Equal("frame 2 (00002) carries prompts and failed on the server: INVALID_ARGUMENT (3): undecodable image; stopped", ex.Message);
+        Assert.Contains("Stopped:", _stderr.ToString());
+        Assert.False(File.Exists(Path.Combine(_temp.File("out"), "00003.png")));
+    }
+
+    [Theory]
+    [InlineData(Width + 2, Height, false)]
+    [InlineData(Width, Height - 2, false)]
+    [InlineData(Width + 1, Height - 1, true)]  // one pixel off: the server pads or crops it
+    [InlineData(Width - 1, Height + 1, true)]
+    public async Task The_mask_is_held_to_the_servers_size_rule_before_anything_is_sent(int width, int height, bool accepted)
+    {
+        var mask = BinaryMask(width, height);
+        var client = new FakeSegmentationClient(new FakeTracker().Handle);
+        var command = new TrackCommand(Options(Frames(2), mask), _stderr, stderrIsTerminal: false);
+
+        if (accepted)
+        {
+            Assert.Equal(ExitCodes.Success, await command.RunAsync(client, CancellationToken.None));
+            return;
+        }
+        var ex = await Assert.ThrowsAsync<UsageException>(() => command.RunAsync(client, CancellationToken.None));
+        Assert.Contains($"--mask {mask} is {width}x{height}, but the first frame 00000 is {Width}x{Height}", ex.Message);
+        Assert.Null(client.ServerTask);
+    }
+
+    [Fact]
+    public async Task A_prompt_with_ids_above_255_is_refused_before_anything_is_sent()
+    {
+        var prompts = Prompts("00000.png");
+        var ids = new ushort[Width * Height];
+        Array.Fill(ids, (ushort)300, 0, Width * 4);
+        using (var image = Mat.FromPixelData(Height, Width, MatType.CV_16UC1, ids))
+        {
+            Cv2.ImWrite(Path.Combine(prompts, "00002.png"), image);
+        }
+        var client = new FakeSegmentationClient(new FakeTracker().Handle);
+        var command = new TrackCommand(Options(Frames(4), mask: null, prompts), _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<UsageException>(() => command.RunAsync(client, CancellationToken.None));
+
+        Assert.Contains("00002.png holds object id 300", ex.Message);
+        Assert.Contains("hold ids 1-255", ex.Message);
+        Assert.Null(client.ServerTask);
+    }
+
+    [Fact]
+    public async Task A_reply_of_no_pixels_is_a_bad_reply_for_its_frame()
+    {
+        FakeTrackHandler empty = async (requests, replies, ct) =>
+        {
+            await requests.ReadAsync(ct);
+            var frame = await requests.ReadAsync(ct);
+            await replies.WriteAsync(new TrackResponse { FrameIndex = frame.Frame.FrameIndex, Width = 0, Height = 0 }, ct);
+            await Task.Delay(Timeout.Infinite, ct);
+        };
+        var command = new TrackCommand(Options(Frames(3), BinaryMask()), _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<TrackProtocolException>(() => command.RunAsync(new FakeSegmentationClient(empty), CancellationToken.None));
+
+        Assert.Equal("the server's reply for frame 0 (00000) is bad: its size is 0x0", ex.Message);
+    }
+
+    [Fact]
+    public async Task An_overlay_that_cannot_be_created_is_refused_before_anything_is_sent()
+    {
+        // Its folder would have to be under a file.
+        var overlay = Path.Combine(_temp.Touch("blocked"), "overlay.mp4");
+        var client = new FakeSegmentationClient(new FakeTracker().Handle);
+        var command = new TrackCommand(Options(Frames(2), BinaryMask()) with { Overlay = overlay }, _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<UsageException>(() => command.RunAsync(client, CancellationToken.None));
+
+        Assert.StartsWith($"--overlay {overlay}: cannot create the file: ", ex.Message);
+        Assert.Null(client.ServerTask);
+    }
+
+    [Fact]
+    public async Task An_overlay_check_leaves_no_file_behind()
+    {
+        var overlay = _temp.File("preview/overlay.mp4");
+        FakeTrackHandler refuse = (_, _, _) => throw new RpcException(new Status(StatusCode.NotFound, "unknown model"));
+        var command = new TrackCommand(Options(Frames(2), BinaryMask()) with { Overlay = overlay }, _stderr, stderrIsTerminal: false);
+
+        await Assert.ThrowsAsync<RpcException>(() => command.RunAsync(new FakeSegmentationClient(refuse), CancellationToken.None));
+
+        Assert.False(File.Exists(overlay));
+    }
+
+    [Fact]
+    public async Task An_output_folder_that_cannot_be_created_names_the_option()
+    {
+        var output = Path.Combine(_temp.Touch("blocked"), "out");
+        var command = new TrackCommand(Options(Frames(2), BinaryMask()) with { Output = output }, _stderr, stderrIsTerminal: false);
+
+        var ex = await Assert.ThrowsAsync<CliException>(() => command.RunAsync(new FakeSegmentationClient(new FakeTracker().Handle), CancellationToken.None));
+
+        Assert.StartsWith($"--output {output}: cannot create the folder: ", ex.Message);
     }
 }
