@@ -50,13 +50,16 @@ public sealed class IsolationTests(ServerFixture server)
         // frame, and while it works on a frame against a stored memory. A lease or batch
         // place kept by a cancelled frame would stall every later stream; a slot kept would
         // refuse them.
+        var streamsCancelled = 0;
         for (var round = 0; round < 2; round++)
         {
             for (var sent = 0; sent < 3; sent++)
             {
-                // Two slots free: one for this stream and one for the good run, which may not
-                // have taken its own yet (it starts concurrently).
-                await Wait.UntilAsync(() => server.Slots.Open < ServerFixture.StreamLimit - 1, TimeSpan.FromSeconds(10));
+                // Every stream cancelled so far has ended on the server (a cancelled stream's
+                // handler may start after its client has moved on, and only then take a slot),
+                // and two slots are free: one for this stream and one for the good run, which
+                // may not have taken its own yet (it starts concurrently).
+                await Wait.UntilAsync(() => cancelled.Value >= streamsCancelled && server.Slots.Open < ServerFixture.StreamLimit - 1, TimeSpan.FromSeconds(10));
                 using var cancel = new CancellationTokenSource();
                 using var call = server.Client.Track(cancellationToken: cancel.Token);
                 await call.RequestStream.WriteAsync(TrackClient.Start());
@@ -69,6 +72,7 @@ public sealed class IsolationTests(ServerFixture server)
                     await call.RequestStream.WriteAsync(frames[1]);
                 }
                 cancel.Cancel();
+                streamsCancelled++;
             }
         }
 
