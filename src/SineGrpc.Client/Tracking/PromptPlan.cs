@@ -34,6 +34,9 @@ internal sealed class PromptPlan
         return new PromptPlan(firstFrameMask, files);
     }
 
+    /// <summary>The --mask's prompt (its PNG bytes as read), or null without --mask.</summary>
+    public Prompt? FirstFramePrompt => _firstFramePrompt;
+
     /// <summary>How many prompt files the --prompts folder holds.</summary>
     public int PromptFileCount => _promptFiles.Count;
 

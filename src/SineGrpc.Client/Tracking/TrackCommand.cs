@@ -20,7 +20,7 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
         using var source = FrameSources.Open(options.Input, options.MaxFrames);
         // Refusals that need the frames come before anything is created or sent.
         CheckPromptsMatchFrames(prompts, source);
-        CheckMaskSize(source);
+        CheckMaskSize(prompts, source);
         if (options.Overlay is not null)
         {
             OverlayWriter.CheckCanCreate(options.Overlay);
@@ -102,13 +102,14 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
     }
 
     /// <summary>The server's mask size rule, checked before streaming when the first frame's size is known.</summary>
-    private void CheckMaskSize(IFrameSource source)
+    private void CheckMaskSize(PromptPlan prompts, IFrameSource source)
     {
-        if (options.Mask is null || source.FirstFrameSize() is not { } frame)
+        if (prompts.FirstFramePrompt is not { } prompt || source.FirstFrameSize() is not { } frame)
         {
             return;
         }
-        var mask = PngHeader.ReadFile(options.Mask);
+        // The mask was read (and its header checked) when the plan was made.
+        var mask = PngHeader.Read(prompt.Mask.Png.Span);
         if (!MaskSizeRule.Fits(mask.Width, mask.Height, frame.Width, frame.Height))
         {
             throw new UsageException(
