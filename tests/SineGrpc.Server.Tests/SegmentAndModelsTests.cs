@@ -124,9 +124,10 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
                 for (var i = 0; i < limit; i++)
                     turns.Add((await gate.TryEnterAsync(CancellationToken.None))!);
 
-                // Every turn taken: a call waits, and its deadline ends it.
+                // Every turn taken: a call waits, and its deadline ends it on the server.
+                using var oneSecond = ServerDeadline.Channel(new Uri(server.Address), TimeSpan.FromSeconds(1));
                 var expired = await Assert.ThrowsAsync<RpcException>(() =>
-                    server.Client.SegmentAsync(request, deadline: DateTime.UtcNow.AddSeconds(1)).ResponseAsync);
+                    new Segmentation.SegmentationClient(oneSecond).SegmentAsync(request).ResponseAsync);
                 Assert.Equal(StatusCode.DeadlineExceeded, expired.StatusCode);
                 await Wait.UntilAsync(() => expiredCount.Value == 1, TimeSpan.FromSeconds(10));
 
