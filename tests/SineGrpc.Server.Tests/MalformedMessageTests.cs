@@ -26,6 +26,7 @@ public sealed class MalformedMessageTests(ServerFixture server)
 
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("a Track request message is not valid protobuf", error.Status.Detail);
+        await Wait.UntilAsync(() => errors.Value >= 1, TimeSpan.FromSeconds(10));
         Assert.Equal(1, errors.Value);
     }
 
@@ -33,11 +34,15 @@ public sealed class MalformedMessageTests(ServerFixture server)
     public async Task A_segment_request_that_does_not_parse_is_refused_with_invalid_argument()
     {
         var segment = new Method<byte[], byte[]>(MethodType.Unary, "sine.v1.Segmentation", "Segment", Raw, Raw);
+        using var errors = new ErrorCount(server.Services, "INVALID_ARGUMENT");
 
         var error = await Assert.ThrowsAsync<RpcException>(() =>
             server.Channel.CreateCallInvoker().AsyncUnaryCall(segment, null, new CallOptions(deadline: DateTime.UtcNow.AddMinutes(1)), Truncated).ResponseAsync);
 
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
         Assert.Contains("a Segment request message is not valid protobuf", error.Status.Detail);
+        // Refused before the service's handler runs, and still counted.
+        await Wait.UntilAsync(() => errors.Value >= 1, TimeSpan.FromSeconds(10));
+        Assert.Equal(1, errors.Value);
     }
 }

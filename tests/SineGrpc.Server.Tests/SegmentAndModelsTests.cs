@@ -198,8 +198,11 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         Assert.Equal("tokens", tokens.MemoryKind);
         Assert.Equal(0u, tokens.MaxPromptedFrames);
 
+        using var notFound = new ErrorCount(server.Services, "NOT_FOUND");
         var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.GetModelInfoAsync(new GetModelInfoRequest { Model = "nope" }).ResponseAsync);
         Assert.Equal(StatusCode.NotFound, error.StatusCode);
+        await Wait.UntilAsync(() => notFound.Value >= 1, TimeSpan.FromSeconds(10));
+        Assert.Equal(1, notFound.Value);
     }
 
     [Fact]
@@ -213,8 +216,12 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         // Per service, as clients and proxies that check a named service ask.
         reply = await health.CheckAsync(new HealthCheckRequest { Service = "sine.v1.Segmentation" });
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, reply.Status);
+        using var notFound = new ErrorCount(server.Services, "NOT_FOUND");
         var unknown = await Assert.ThrowsAsync<RpcException>(async () => await health.CheckAsync(new HealthCheckRequest { Service = "sine.v1.Nothing" }));
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+        // sine_errors_total counts the service's own calls, not probes asking about others.
+        await Task.Delay(200);
+        Assert.Equal(0, notFound.Value);
     }
 
     [Fact]

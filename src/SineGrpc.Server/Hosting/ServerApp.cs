@@ -80,6 +80,7 @@ public static class ServerApp
         });
 
         var app = builder.Build();
+        app.UseMiddleware<CallErrorCounter>();
         app.MapGrpcService<SegmentationService>();
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();

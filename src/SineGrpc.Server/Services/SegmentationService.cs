@@ -37,13 +37,12 @@ public sealed class SegmentationService(
             // Such a stream's status is not the service's to send (grpc-dotnet sends the
             // deadline's; a client that is gone hears nothing), but an operator reading the log
             // must still see how it ended (a client that crashed, a proxy or keep-alive timeout
-            // closing the connection), and the metrics count it.
+            // closing the connection). CallErrorCounter counts it.
             LogEndedOutside("Track stream", status, e, context);
             throw;
         }
         catch (RpcException e)
         {
-            metrics.Error(e.StatusCode);
             logger.LogInformation("Track stream (peer {Peer}) ended with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
             throw;
         }
@@ -106,20 +105,18 @@ public sealed class SegmentationService(
     }
 
     /// <summary>
-    /// A failure no check foresaw (a bug, a runtime error): logged with its stack, counted,
+    /// A failure no check foresaw (a bug, a runtime error): logged with its stack
     /// and answered with INTERNAL rather than grpc-dotnet's bare UNKNOWN. Cancellation and
     /// transport errors are left alone: they are how a call ends from outside or by the drain.
     /// </summary>
     private RpcException Unexpected(string call, Exception e, ServerCallContext context)
     {
-        metrics.Error(StatusCode.Internal);
         logger.LogError(e, "{Call} (peer {Peer}) failed", call, context.Peer);
         return new RpcException(new Status(StatusCode.Internal, $"internal error: {e.GetType().Name}; the server logged it"));
     }
 
     private void LogEndedOutside(string call, StatusCode status, Exception e, ServerCallContext context)
     {
-        metrics.Error(status);
         logger.LogInformation("{Call} (peer {Peer}) ended: {Reason} ({Exception})", call, context.Peer,
             status == StatusCode.DeadlineExceeded ? "its deadline passed" : "the client cancelled it or its connection closed", e.GetType().Name);
     }
@@ -250,7 +247,6 @@ public sealed class SegmentationService(
         }
         catch (RpcException e)
         {
-            metrics.Error(e.StatusCode);
             logger.LogInformation("Segment call (peer {Peer}) failed with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
             throw;
         }
