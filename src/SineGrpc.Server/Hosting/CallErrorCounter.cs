@@ -21,23 +21,27 @@ internal sealed class CallErrorCounter(RequestDelegate next, ServiceMetrics metr
             await next(context);
             return;
         }
+        var endedOutside = new CallEndedOutside();
+        context.Features.Set(endedOutside);
         try
         {
             await next(context);
         }
         finally
         {
-            if (EndStatus(context) is { } status && status != StatusCode.OK)
+            if (EndStatus(context, endedOutside) is { } status && status != StatusCode.OK)
                 metrics.Error(status);
         }
     }
 
-    private static StatusCode? EndStatus(HttpContext context)
+    private static StatusCode? EndStatus(HttpContext context, CallEndedOutside endedOutside)
     {
+        // A call its client cancelled or its deadline ended: grpc-dotnet records the handler's
+        // cancellation as UNKNOWN, and the client's reset can reach the handler as a failed
+        // read before RequestAborted fires.
+        if (endedOutside.Status is { } outside)
+            return outside;
         var written = WrittenStatus(context);
-        // A deadline's status is written, and then the stream reset. A client that cancelled
-        // or went away hears nothing, whatever status its handler ended with (grpc-dotnet
-        // records a cancelled handler as UNKNOWN).
         if (written == StatusCode.DeadlineExceeded)
             return written;
         return context.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled : written;
@@ -52,4 +56,13 @@ internal sealed class CallErrorCounter(RequestDelegate next, ServiceMetrics metr
             value = context.Response.Headers["grpc-status"];
         return int.TryParse(value, out var code) ? (StatusCode)code : null;
     }
+}
+
+/// <summary>
+/// How a call ended from outside the service (its client cancelled it or went away, or its
+/// deadline passed), as its handler saw it; set on the call's features for <see cref="CallErrorCounter"/>.
+/// </summary>
+public sealed class CallEndedOutside
+{
+    public StatusCode? Status { get; set; }
 }

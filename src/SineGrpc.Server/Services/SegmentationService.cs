@@ -37,8 +37,8 @@ public sealed class SegmentationService(
             // Such a stream's status is not the service's to send (grpc-dotnet sends the
             // deadline's; a client that is gone hears nothing), but an operator reading the log
             // must still see how it ended (a client that crashed, a proxy or keep-alive timeout
-            // closing the connection). CallErrorCounter counts it.
-            LogEndedOutside("Track stream", status, e, context);
+            // closing the connection), and CallErrorCounter must count it as what it was.
+            RecordEndedOutside("Track stream", status, e, context);
             throw;
         }
         catch (RpcException e)
@@ -115,8 +115,10 @@ public sealed class SegmentationService(
         return new RpcException(new Status(StatusCode.Internal, $"internal error: {e.GetType().Name}; the server logged it"));
     }
 
-    private void LogEndedOutside(string call, StatusCode status, Exception e, ServerCallContext context)
+    private void RecordEndedOutside(string call, StatusCode status, Exception e, ServerCallContext context)
     {
+        if (context.GetHttpContext().Features.Get<CallEndedOutside>() is { } endedOutside)
+            endedOutside.Status = status;
         logger.LogInformation("{Call} (peer {Peer}) ended: {Reason} ({Exception})", call, context.Peer,
             status == StatusCode.DeadlineExceeded ? "its deadline passed" : "the client cancelled it or its connection closed", e.GetType().Name);
     }
@@ -242,7 +244,7 @@ public sealed class SegmentationService(
         }
         catch (Exception e) when (EndedOutside(e, context) is { } status)
         {
-            LogEndedOutside("Segment call", status, e, context);
+            RecordEndedOutside("Segment call", status, e, context);
             throw;
         }
         catch (RpcException e)
