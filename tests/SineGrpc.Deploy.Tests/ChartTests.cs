@@ -328,7 +328,7 @@ public class ChartTests
     [Fact]
     public void Notes_show_grpcurl_commands_through_a_port_forward()
     {
-        var notes = RenderNotes();
+        var notes = Chart.RenderNotes();
         Assert.Contains("kubectl -n sine port-forward service/sine-grpc 5000:5000 9464:9464", notes);
         Assert.Contains("grpcurl -plaintext localhost:5000 grpc.health.v1.Health/Check", notes);
         Assert.Contains("grpcurl -plaintext localhost:5000 list", notes);
@@ -336,39 +336,6 @@ public class ChartTests
         Assert.Contains("curl -s localhost:9464/metrics", notes);
         Assert.Contains("dns:///sine-grpc-headless.sine.svc.cluster.local:5000", notes);
         Assert.DoesNotContain("<no value>", notes);
-    }
-
-    /// <summary>
-    /// `helm template` never renders NOTES.txt (and `helm install --dry-run` wants a
-    /// cluster), so render a copy of the chart in which the notes are a template.
-    /// </summary>
-    private static string RenderNotes()
-    {
-        var copy = Directory.CreateTempSubdirectory("sine-chart-");
-        try
-        {
-            CopyTree(Repo.Chart, copy.FullName);
-            var templates = Path.Combine(copy.FullName, "templates");
-            var notes = File.ReadAllText(Path.Combine(templates, "NOTES.txt"));
-            File.Delete(Path.Combine(templates, "NOTES.txt"));
-            File.WriteAllText(Path.Combine(templates, "_notes-under-test.tpl"), "{{- define \"notes-under-test\" -}}\n" + notes + "{{- end }}\n");
-            File.WriteAllText(Path.Combine(templates, "notes-under-test.yaml"), "notes: {{ include \"notes-under-test\" . | toJson }}\n");
-            var result = Tool.Run(Tool.Helm, ["template", Chart.Release, copy.FullName, "--namespace", Chart.Namespace, "--show-only", "templates/notes-under-test.yaml"]);
-            Assert.True(result.ExitCode == 0, result.Describe("helm template (notes)"));
-            return Yaml.Str(Yaml.ParseAll(result.StdOut, "notes").Single().Root, "notes");
-        }
-        finally
-        {
-            copy.Delete(recursive: true);
-        }
-    }
-
-    private static void CopyTree(string from, string to)
-    {
-        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
-            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
     }
 
     private static void AssertServicePort(IDictionary<object, object?> port, string number, string targetPort, string appProtocol)

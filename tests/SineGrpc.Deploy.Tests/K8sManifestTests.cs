@@ -76,6 +76,38 @@ public class K8sManifestTests
     }
 
     [Fact]
+    public void The_readme_shows_the_commands_of_the_charts_notes()
+    {
+        // k8s/ is the chart's default render for release sine-grpc in namespace sine, so the
+        // port-forward and grpcurl commands that reach it are the ones the NOTES print.
+        var readme = File.ReadAllLines(Repo.File("k8s", "README.md")).Select(l => l.Trim()).ToHashSet(StringComparer.Ordinal);
+        var commands = Chart.RenderNotes().Split('\n').Select(l => l.Trim())
+            .Where(l => l.StartsWith($"kubectl -n {Chart.Namespace} port-forward ", StringComparison.Ordinal)
+                || l.StartsWith("grpcurl -plaintext ", StringComparison.Ordinal)
+                || l.StartsWith("curl ", StringComparison.Ordinal))
+            .ToList();
+        Assert.True(commands.Count >= 5, $"found only {commands.Count} commands in the notes");
+        foreach (var command in commands)
+            Assert.Contains(command, readme);
+    }
+
+    [Fact]
+    public void The_readmes_cpu_variant_sets_what_the_charts_cpu_values_change()
+    {
+        var readme = File.ReadAllText(Repo.File("k8s", "README.md"));
+        var gpu = Chart.Render();
+        var cpu = Chart.RenderCpu();
+
+        var changed = cpu.Settings.Where(setting => !Equals(gpu.Settings[setting.Key], setting.Value)).ToList();
+        Assert.NotEmpty(changed);
+        foreach (var (key, value) in changed)
+            Assert.Contains($"`{key}: \"{value}\"`", readme);
+        var target = Yaml.Str(cpu.Single("HorizontalPodAutoscaler").Root, "spec", "metrics", 0, "pods", "target", "averageValue");
+        Assert.Contains($"`averageValue: \"{target}\"`", readme);
+        Assert.Contains($"`cpu: \"{Yaml.Str(cpu.Server, "resources", "limits", "cpu")}\"`", readme);
+    }
+
+    [Fact]
     public void The_plain_manifests_hold_the_invariants_on_their_own()
     {
         var deployment = PlainOne("Deployment", "sine-grpc");

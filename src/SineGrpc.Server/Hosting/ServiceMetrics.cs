@@ -15,7 +15,7 @@ public sealed class ServiceMetrics
     public const string MeterName = "SineGrpc";
     private readonly Counter<long> _frames;
     private readonly Counter<long> _streams;
-    private readonly UpDownCounter<long> _activeStreams;
+    private long _openStreams;
     private readonly Counter<long> _errors;
     private readonly Histogram<double> _stages;
 
@@ -29,7 +29,9 @@ public sealed class ServiceMetrics
             description: "The execution provider each model runs on (value 1)");
         _frames = meter.CreateCounter<long>("sine.frames", "{frame}", "Frames answered (Track) and images segmented (Segment)");
         _streams = meter.CreateCounter<long>("sine.streams", "{stream}", "Track streams accepted");
-        _activeStreams = meter.CreateUpDownCounter<long>("sine.streams.active", "{stream}", "Track streams open now");
+        // Observed rather than counted: a counter has no series until its first change, and the
+        // autoscaler's per-pod metric must be there, at 0, from a pod's first scrape.
+        meter.CreateObservableUpDownCounter("sine.streams.active", () => Volatile.Read(ref _openStreams), "{stream}", "Track streams open now");
         _errors = meter.CreateCounter<long>("sine.errors", "{error}", "Failed frames and calls, by gRPC status");
         _stages = meter.CreateHistogram<double>("sine.stage.duration", "s", "Server time per frame and stage",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
@@ -38,10 +40,10 @@ public sealed class ServiceMetrics
     public void StreamOpened()
     {
         _streams.Add(1);
-        _activeStreams.Add(1);
+        Interlocked.Increment(ref _openStreams);
     }
 
-    public void StreamClosed() => _activeStreams.Add(-1);
+    public void StreamClosed() => Interlocked.Decrement(ref _openStreams);
 
     public void Error(StatusCode status) =>
         _errors.Add(1, new KeyValuePair<string, object?>("status", StatusNames.Of(status)));

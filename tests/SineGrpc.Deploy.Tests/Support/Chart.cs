@@ -56,4 +56,42 @@ internal static class Chart
     /// <summary>`helm template` as is, for checks that expect it to fail.</summary>
     public static ToolResult Template(params string[] arguments) =>
         Tool.Run(Tool.Helm, ["template", Release, Repo.Chart, "--namespace", Namespace, .. arguments]);
+
+    private static readonly Lazy<string> Notes = new(RenderNotesOnce);
+
+    /// <summary>NOTES.txt as `helm install` prints it with the default values.</summary>
+    public static string RenderNotes() => Notes.Value;
+
+    /// <summary>
+    /// `helm template` never renders NOTES.txt (and `helm install --dry-run` wants a
+    /// cluster), so render a copy of the chart in which the notes are a template.
+    /// </summary>
+    private static string RenderNotesOnce()
+    {
+        var copy = Directory.CreateTempSubdirectory("sine-chart-");
+        try
+        {
+            CopyTree(Repo.Chart, copy.FullName);
+            var templates = Path.Combine(copy.FullName, "templates");
+            var notes = File.ReadAllText(Path.Combine(templates, "NOTES.txt"));
+            File.Delete(Path.Combine(templates, "NOTES.txt"));
+            File.WriteAllText(Path.Combine(templates, "_notes-under-test.tpl"), "{{- define \"notes-under-test\" -}}\n" + notes + "{{- end }}\n");
+            File.WriteAllText(Path.Combine(templates, "notes-under-test.yaml"), "notes: {{ include \"notes-under-test\" . | toJson }}\n");
+            var result = Tool.Run(Tool.Helm, ["template", Release, copy.FullName, "--namespace", Namespace, "--show-only", "templates/notes-under-test.yaml"]);
+            Assert.True(result.ExitCode == 0, result.Describe("helm template (notes)"));
+            return Yaml.Str(Yaml.ParseAll(result.StdOut, "notes").Single().Root, "notes");
+        }
+        finally
+        {
+            copy.Delete(recursive: true);
+        }
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+    }
 }
