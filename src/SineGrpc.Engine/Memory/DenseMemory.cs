@@ -161,6 +161,16 @@ public sealed class DenseMemory : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Drops the predicted frames stored before frame <paramref name="frame"/>. Anchors stay:
+    /// an anchor holds a prompt of a tracked object, which joined on or before its frame.
+    /// </summary>
+    public void ForgetBefore(int frame)
+    {
+        foreach (var entry in _recent.RemoveWhere(e => e.FrameNumber < frame))
+            Release(entry);
+    }
+
     /// <summary>Anchor frames that would stay if <paramref name="objectIds"/> left them (re-anchored elsewhere or removed).</summary>
     public int AnchorsKeptWithout(IReadOnlySet<int> objectIds) =>
         _anchors.Count(anchor => !anchor.AnchoredIds.IsSubsetOf(objectIds));

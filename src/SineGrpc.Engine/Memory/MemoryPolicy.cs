@@ -75,6 +75,14 @@ public sealed class RecentEntries<T>(MemoryPolicy policy) where T : IScoredEntry
         return evicted;
     }
 
+    /// <summary>Takes out every entry that <paramref name="match"/> accepts and returns them, in order.</summary>
+    public List<T> RemoveWhere(Func<T, bool> match)
+    {
+        var removed = _entries.Where(match).ToList();
+        _entries.RemoveAll(e => match(e));
+        return removed;
+    }
+
     public void Clear() => _entries.Clear();
 
     private int Compare(T a, T b, int now)

@@ -43,13 +43,14 @@ internal sealed class DenseTracker : IFrameTracker
     public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
     {
         var memory = MemoryFor(features);
+        using var coverage = PromptCoverage(features, prompts);
         memory.AddObjects(prompts.Select(p => p.ObjectId));
         // In-context references describe the whole image: every reference speaks for every object.
         foreach (var prompt in prompts)
             _joinedAt.TryAdd(prompt.ObjectId, int.MinValue);
         using var labels = PooledArray<float>.Zeroed(memory.LabelCount * memory.Cells);
         labels.Span[..memory.Cells].Fill(1f);
-        PaintPrompts(features, prompts, memory, labels.Span);
+        PaintPrompts(prompts, coverage.Span, memory, labels.Span);
         memory.Anchor(features.Data.Span, labels.Span, [.. prompts.Select(p => p.ObjectId)], frameNumber);
         return Task.CompletedTask;
     }
@@ -58,9 +59,11 @@ internal sealed class DenseTracker : IFrameTracker
     {
         var memory = MemoryFor(features);
         CheckPromptedFrames(memory, prompts, removedObjectIds, frameNumber);
+        using var coverage = PromptCoverage(features, prompts);
         foreach (var id in removedObjectIds)
             Remove(id);
         var hadObjects = memory.ObjectIds.Count > 0;
+        var added = prompts.Select(p => p.ObjectId).Where(id => memory.ChannelOf(id) < 0).ToList();
         memory.AddObjects(prompts.Select(p => p.ObjectId));
         foreach (var prompt in prompts)
             _joinedAt.TryAdd(prompt.ObjectId, frameNumber);
@@ -79,7 +82,7 @@ internal sealed class DenseTracker : IFrameTracker
 
             if (prompts.Count > 0)
             {
-                PaintPrompts(features, prompts, memory, labels.Span);
+                PaintPrompts(prompts, coverage.Span, memory, labels.Span);
                 memory.Anchor(features.Data.Span, labels.Span, [.. prompts.Select(p => p.ObjectId)], frameNumber);
             }
 
@@ -90,6 +93,11 @@ internal sealed class DenseTracker : IFrameTracker
         catch
         {
             labels.Dispose();
+            // The frame fails (a decoder error, which the service answers and goes on from,
+            // or cancellation): its new objects were never anchored, and left in they would
+            // be tracked from no prompt at all, empty on every frame.
+            foreach (var id in added)
+                Remove(id);
             throw;
         }
     }
@@ -109,7 +117,19 @@ internal sealed class DenseTracker : IFrameTracker
     public bool Remove(int objectId)
     {
         _joinedAt.Remove(objectId);
-        return _memory?.Remove(objectId) ?? false;
+        var removed = _memory?.Remove(objectId) ?? false;
+        ForgetUnreadFrames();
+        return removed;
+    }
+
+    // Each group of objects is decoded against the frames stored since it joined, so a
+    // frame from before every tracked object joined (all of them, once the last object
+    // is removed) is read by no one. Kept, it would still hold a slot of the memory and
+    // outrank the tracked objects' own predictions there until it decayed.
+    private void ForgetUnreadFrames()
+    {
+        var earliest = _joinedAt.Count == 0 ? int.MaxValue : _joinedAt.Values.Min();
+        _memory?.ForgetBefore(earliest);
     }
 
     public void Dispose()
@@ -227,22 +247,59 @@ internal sealed class DenseTracker : IFrameTracker
         }
     }
 
-    // Writes each prompt as the fraction of every feature cell it covers: that much of
-    // the cell's probability moves to the prompted object.
-    private void PaintPrompts(FeatureMap features, IReadOnlyList<PromptMask> prompts, DenseMemory memory, Span<float> labels)
+    /// <summary>
+    /// Each prompt's share of every feature cell, [prompts, cells], computed before the
+    /// frame changes anything: a prompt that covers no cell at the model's resolution (a
+    /// few pixels lost in the resize) is refused, as the token model refuses it, rather
+    /// than anchoring an object that no cell of memory ever labels.
+    /// </summary>
+    private PooledArray<float> PromptCoverage(FeatureMap features, IReadOnlyList<PromptMask> prompts)
     {
         var g = features.Geometry;
-        var cells = memory.Cells;
-        using var inputMask = new PooledArray<float>(g.PaddedHeight * g.PaddedWidth);
-        using var coverage = new PooledArray<float>(cells);
-        foreach (var prompt in prompts)
+        var cells = features.Height * features.Width;
+        var coverage = new PooledArray<float>(prompts.Count * cells);
+        try
         {
-            _preprocessor.MaskToInput(prompt.Mask.Span, g.SourceWidth, g.SourceHeight, g, inputMask.Span);
-            Preprocessor.AreaDownsample(inputMask.Span, g.PaddedWidth, g.PaddedHeight, _model.Manifest.FeatureStride, coverage.Span);
-            var channel = memory.ChannelOf(prompt.ObjectId);
+            using var inputMask = new PooledArray<float>(g.PaddedHeight * g.PaddedWidth);
+            for (var k = 0; k < prompts.Count; k++)
+            {
+                var own = coverage.Span.Slice(k * cells, cells);
+                _preprocessor.MaskToInput(prompts[k].Mask.Span, g.SourceWidth, g.SourceHeight, g, inputMask.Span);
+                Preprocessor.AreaDownsample(inputMask.Span, g.PaddedWidth, g.PaddedHeight, _model.Manifest.FeatureStride, own);
+                if (!CoversAnyCell(own))
+                    throw new InvalidInputException($"the prompt mask of object {prompts[k].ObjectId} covers no pixel at the model's resolution");
+            }
+            return coverage;
+        }
+        catch
+        {
+            coverage.Dispose();
+            throw;
+        }
+    }
+
+    private static bool CoversAnyCell(ReadOnlySpan<float> coverage)
+    {
+        foreach (var p in coverage)
+        {
+            if (p > 0f)
+                return true;
+        }
+        return false;
+    }
+
+    // Writes each prompt as the fraction of every feature cell it covers: that much of
+    // the cell's probability moves to the prompted object.
+    private static void PaintPrompts(IReadOnlyList<PromptMask> prompts, ReadOnlySpan<float> coverage, DenseMemory memory, Span<float> labels)
+    {
+        var cells = memory.Cells;
+        for (var k = 0; k < prompts.Count; k++)
+        {
+            var own = coverage.Slice(k * cells, cells);
+            var channel = memory.ChannelOf(prompts[k].ObjectId);
             for (var cell = 0; cell < cells; cell++)
             {
-                var p = Math.Clamp(coverage.Span[cell], 0f, 1f);
+                var p = Math.Clamp(own[cell], 0f, 1f);
                 if (p == 0f)
                     continue;
                 for (var c = 0; c < memory.LabelCount; c++)

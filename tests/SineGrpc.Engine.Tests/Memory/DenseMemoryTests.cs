@@ -90,6 +90,32 @@ public sealed class DenseMemoryTests
         Assert.Equal([20f, 20f, 13f, 13f, 30f, 30f], since13);       // decoder order, frames from 13 on
     }
 
+    [Fact]
+    public void Forgetting_drops_earlier_predicted_frames_keeps_anchors_and_keeps_slots_in_step()
+    {
+        using var memory = Create(new MemoryPolicy(Capacity: 4));
+        memory.AddObjects([1, 2]);
+        memory.Remember([11f, 11f], Labels(11), 0.9f, 11);
+        memory.Anchor([12f, 12f], Labels(12), [2], 12);
+        memory.Remember([13f, 13f], Labels(13), 0.8f, 13);
+        memory.Remember([14f, 14f], Labels(14), 0.7f, 14);
+        Assert.Equal([11, 12, 13, 14], memory.FramesInDecoderOrder);
+
+        memory.ForgetBefore(14);
+        Assert.Equal([12, 14], memory.Frames);
+        AssertInPlaceMatchesLabels(memory);
+
+        // The freed slots are used again, and the evictable part has its room back.
+        memory.Remember([15f, 15f], Labels(15), 0.1f, 15);
+        memory.Remember([16f, 16f], Labels(16), 0.1f, 16);
+        Assert.Equal([12, 14, 15, 16], memory.Frames);
+        AssertInPlaceMatchesLabels(memory);
+
+        memory.ForgetBefore(int.MaxValue);
+        Assert.Equal([12], memory.Frames);
+        AssertInPlaceMatchesLabels(memory);
+    }
+
     // Object 1's channel carries the frame number, so each copied label row names its frame.
     private static float[] Labels(int frame) => [0f, 0f, frame, frame, 0f, 0f];
 

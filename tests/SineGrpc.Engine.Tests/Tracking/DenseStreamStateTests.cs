@@ -1,0 +1,150 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using OpenCvSharp;
+using SineGrpc.Engine.Models;
+using SineGrpc.Engine.Models.Embedded;
+using SineGrpc.Engine.Sessions;
+using SineGrpc.Engine.Tracking;
+
+namespace SineGrpc.Engine.Tests.Tracking;
+
+/// <summary>A small embedded (dense) model, loaded once for the class: layer3 at stride 16, 128-pixel input.</summary>
+public sealed class SmallDenseModelFixture : IDisposable
+{
+    private readonly string _cache = Path.Combine(Path.GetTempPath(), "sinegrpc-dense-state-" + Guid.NewGuid().ToString("N"));
+
+    public SmallDenseModelFixture()
+    {
+        var folder = EmbeddedModel.EnsureBuilt(_cache, NullLogger.Instance,
+            new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer3, Stride = 16, InputSize = 128 });
+        // One decoder run at a time, so that a test can hold the decoder and make a frame wait for it.
+        var options = Options.Create(new EngineOptions
+        {
+            Device = "cpu",
+            OnnxRuntime = new OnnxRuntimeOptions { SessionsPerComponent = 1, MaxConcurrentRunsPerSession = 1 },
+        });
+        Model = LoadedModel.Load(folder, new SessionFactory(options, NullLogger<SessionFactory>.Instance), maxPromptedFrames: 8);
+    }
+
+    public LoadedModel Model { get; }
+
+    public void Dispose()
+    {
+        Model.Dispose();
+        Directory.Delete(_cache, recursive: true);
+    }
+}
+
+/// <summary>What a dense (label propagation) stream keeps between frames when objects come and go.</summary>
+public sealed class DenseStreamStateTests(SmallDenseModelFixture fixture) : IClassFixture<SmallDenseModelFixture>
+{
+    private const int Width = 128, Height = 96;
+
+    // Frames that once held a removed object are read by nobody once every object that
+    // could read them is gone: a new object must start as on a fresh stream, with the
+    // memory's slots for its own predictions, not behind predictions of objects it never saw.
+    [Fact]
+    public async Task A_new_object_after_every_object_was_removed_starts_as_on_a_fresh_stream()
+    {
+        var model = fixture.Model;
+        using var reused = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
+        using var fresh = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
+
+        for (var frame = 0; frame <= 5; frame++)
+            (await Frame(reused, frame, frame == 0 ? [new PromptMask(1, Square(0))] : [])).Dispose();
+        var withEarlierFrames = reused.MemoryBytes;
+        (await Frame(reused, 6, [], removed: [1])).Dispose();
+        Assert.Empty(reused.ObjectIds);
+
+        for (var step = 0; step <= 3; step++)
+        {
+            PromptMask[] prompts = step == 0 ? [new PromptMask(2, Square(0))] : [];
+            using var again = await Frame(reused, step, prompts);
+            using var first = await Frame(fresh, step, prompts);
+            Assert.Equal([2], again.Objects.Select(o => o.ObjectId));
+            Assert.Equal(first.Objects[0].Mask.Span.ToArray(), again.Objects[0].Mask.Span.ToArray());
+            Assert.Equal(fresh.MemoryBytes, reused.MemoryBytes);
+        }
+        Assert.True(withEarlierFrames > reused.MemoryBytes, $"{withEarlierFrames} bytes with six frames, {reused.MemoryBytes} now");
+    }
+
+    // A frame that fails after it was checked (a decoder error: the service answers the
+    // frame with an error and the stream goes on) must not leave the object it prompted
+    // tracked without its prompt: that object would be reported, empty, on every frame.
+    [Fact]
+    public async Task A_frame_that_fails_in_the_decoder_does_not_leave_its_new_object_tracked_without_a_prompt()
+    {
+        var model = fixture.Model;
+        using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
+        (await Frame(session, 0, [new PromptMask(1, Square(0))])).Dispose();
+        (await Frame(session, 1, [])).Dispose();
+
+        using (var cancellation = new CancellationTokenSource())
+        {
+            Task<FrameResult> failing;
+            using (await model.Decoder.LeaseAsync())     // the only decoder run slot: the frame waits for it
+            {
+                var encoderRuns = model.Encoder.Runs;
+                failing = Frame(session, 2, [new PromptMask(2, Square(40))], cancellationToken: cancellation.Token);
+                while (model.Encoder.Runs == encoderRuns && !failing.IsCompleted)
+                    await Task.Delay(10);
+                await Task.Delay(100);
+                await cancellation.CancelAsync();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => failing);
+            }
+        }
+
+        Assert.Equal([1], session.ObjectIds);
+        using var next = await Frame(session, 2, []);
+        Assert.Equal([1], next.Objects.Select(o => o.ObjectId));
+    }
+
+    // The token model refuses such a prompt (TokenTracker.AnchorAsync); the dense model took
+    // it, anchored an object of no label mass and tracked it, never found, from then on.
+    [Fact]
+    public async Task A_prompt_that_covers_no_cell_at_the_models_resolution_is_refused_and_changes_nothing()
+    {
+        var model = fixture.Model;
+        using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
+        (await Frame(session, 0, [new PromptMask(1, Square(0))])).Dispose();
+
+        // 320x240 is resized to 128x96 bilinearly, reading source columns and rows near
+        // 0.75 + 2.5 k: pixel (2, 2) lies between samples, so the prompt vanishes there.
+        using var large = new Mat(240, 320, MatType.CV_8UC3, new Scalar(40, 90, 200));
+        var lost = new byte[320 * 240];
+        lost[2 * 320 + 2] = 1;
+        var error = await Assert.ThrowsAsync<InvalidInputException>(() =>
+            session.ProcessFrameAsync(new FrameInput(large, [new PromptMask(2, lost)], [])));
+        Assert.Contains("object 2", error.Message);
+        Assert.Equal([1], session.ObjectIds);
+    }
+
+    private static async Task<FrameResult> Frame(TrackSession session, int index, PromptMask[] prompts, int[]? removed = null,
+        CancellationToken cancellationToken = default)
+    {
+        using var image = Image(index);
+        return await session.ProcessFrameAsync(new FrameInput(image, prompts, removed ?? []), cancellationToken);
+    }
+
+    // A bright square moving right over a dark, textured background.
+    private static Mat Image(int index)
+    {
+        var image = new Mat(Height, Width, MatType.CV_8UC3);
+        for (var y = 0; y < Height; y++)
+        {
+            for (var x = 0; x < Width; x++)
+                image.Set(y, x, new Vec3b((byte)(20 + (x * 7 + y * 3) % 40), (byte)(30 + (x * y) % 30), 40));
+        }
+        var left = 16 + 4 * index;
+        Cv2.Rectangle(image, new Rect(left, 24, 40, 40), new Scalar(40, 200, 240), -1);
+        return image;
+    }
+
+    private static byte[] Square(int offset)
+    {
+        var mask = new byte[Width * Height];
+        for (var y = 24; y < 64; y++)
+            mask.AsSpan(y * Width + 16 + offset, 40).Fill(1);
+        return mask;
+    }
+}
