@@ -31,8 +31,6 @@ public sealed record MemoryPolicy(int Capacity = 6, bool FixFirstFrame = true, f
     {
         if (Capacity < 1 || Capacity > maxCapacity)
             throw new InvalidInputException($"memory capacity must be between 1 and {maxCapacity}, not {Capacity}");
-        if (FixFirstFrame && Capacity < 1)
-            throw new InvalidInputException("a fixed first frame needs a memory capacity of at least 1");
         if (DecayRatio < 0 || float.IsNaN(DecayRatio))
             throw new InvalidInputException($"memory decay ratio must be >= 0, not {DecayRatio}");
     }

@@ -31,8 +31,29 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         using var owner = exclusive ? PooledArray<ushort>.Zeroed(pixels) : null;
         var confidence = keepConfidence ? new PooledArray<float>(count * pixels) : null;
         var masks = new PooledArray<byte>[count];
-        for (var i = 0; i < count; i++)
-            masks[i] = new PooledArray<byte>(pixels);
+        try
+        {
+            for (var i = 0; i < count; i++)
+                masks[i] = new PooledArray<byte>(pixels);
+            return Fill(maps, geometry, prompts, spec, times, width, height, owner, masks, confidence);
+        }
+        catch
+        {
+            // A failure here (a bug, a runtime error) fails the frame: the buffers go back to their pools.
+            foreach (var mask in masks)
+                mask?.Dispose();
+            confidence?.Dispose();
+            throw;
+        }
+    }
+
+    private (FrameResult Result, float[] PredictedScores, PooledArray<float>? Confidence) Fill(
+        ObjectMaps maps, InputGeometry geometry, IReadOnlyList<PromptMask> prompts, OutputSpec spec, StageTimes times,
+        int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[] masks, PooledArray<float>? confidence)
+    {
+        var pixels = width * height;
+        var ids = maps.ObjectIds;
+        var count = ids.Length;
         var scores = count == 0 ? []
             : maps.Kind == MapKind.Labels ? ScoreLabels(maps, geometry, width, height, owner!.Span, confidence)
             : ScoreLogits(maps, geometry, width, height, owner, masks, confidence);

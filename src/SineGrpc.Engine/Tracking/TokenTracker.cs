@@ -195,7 +195,10 @@ internal sealed class TokenTracker : IFrameTracker
         var logitShape = OrtTensors.Shape(insLogits);
         var maskShape = OrtTensors.Shape(insMasks);
         if (logitShape[2] != ids.Length + 1)
+        {
+            maps.Dispose();
             throw new InvalidOperationException($"model {_model.Name}: ins_logits has {logitShape[2]} classes for {ids.Length} objects (expected N + 1)");
+        }
         var instances = new InstanceMaps(
             OrtTensors.Data(insLogits).ToArray(), (int)logitShape[1], ids.Length,
             PooledArray<float>.CopyOf(OrtTensors.Data(insMasks)), (int)maskShape[2], (int)maskShape[3]);
