@@ -74,10 +74,10 @@ public sealed class RecentEntries<T>(MemoryPolicy policy) where T : IScoredEntry
     }
 
     /// <summary>Takes out every entry that <paramref name="match"/> accepts and returns them, in order.</summary>
-    public List<T> RemoveWhere(Func<T, bool> match)
+    public List<T> RemoveWhere(Predicate<T> match)
     {
-        var removed = _entries.Where(match).ToList();
-        _entries.RemoveAll(e => match(e));
+        var removed = _entries.FindAll(match);
+        _entries.RemoveAll(match);
         return removed;
     }
 

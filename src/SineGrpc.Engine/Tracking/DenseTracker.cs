@@ -59,7 +59,8 @@ internal sealed class DenseTracker : IFrameTracker
     {
         var memory = MemoryFor(features);
         CheckPromptedFrames(memory, prompts, removedObjectIds, frameNumber);
-        using var coverage = PromptCoverage(features, prompts);
+        // Most frames carry no prompt: they need no coverage, nor its scratch plane.
+        using var coverage = prompts.Count == 0 ? null : PromptCoverage(features, prompts);
         foreach (var id in removedObjectIds)
             Remove(id);
         var hadObjects = memory.ObjectIds.Count > 0;
@@ -82,7 +83,7 @@ internal sealed class DenseTracker : IFrameTracker
 
             if (prompts.Count > 0)
             {
-                PaintPrompts(prompts, coverage.Span, memory, labels.Span);
+                PaintPrompts(prompts, coverage!.Span, memory, labels.Span);
                 memory.Anchor(features.Data.Span, labels.Span, [.. prompts.Select(p => p.ObjectId)], frameNumber);
             }
 

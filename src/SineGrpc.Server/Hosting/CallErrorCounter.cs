@@ -62,7 +62,7 @@ internal sealed class CallErrorCounter(RequestDelegate next, ServiceMetrics metr
 /// How a call ended from outside the service (its client cancelled it or went away, or its
 /// deadline passed), as its handler saw it; set on the call's features for <see cref="CallErrorCounter"/>.
 /// </summary>
-public sealed class CallEndedOutside
+internal sealed class CallEndedOutside
 {
     public StatusCode? Status { get; set; }
 }
