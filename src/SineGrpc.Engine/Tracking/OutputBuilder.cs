@@ -5,9 +5,10 @@ using SineGrpc.Engine.Memory;
 namespace SineGrpc.Engine.Tracking;
 
 /// <summary>
-/// Turns a decoder's maps into per-object binary masks and scores at the output size:
-/// upsample, crop, resize (the <see cref="Postprocessor"/>), then threshold or argmax,
-/// then lay the frame's prompts over the prediction. Not thread-safe (scratch buffers).
+/// Turns a decoder's maps into per-object binary masks at the output size and scores at
+/// the frame's size: upsample, crop, resize (the <see cref="Postprocessor"/>), then
+/// threshold or argmax, then lay the frame's prompts over the prediction. Not thread-safe
+/// (scratch buffers).
 /// </summary>
 internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
 {
@@ -57,6 +58,8 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         var scores = count == 0 ? []
             : maps.Kind == MapKind.Labels ? ScoreLabels(maps, geometry, width, height, owner!.Span, confidence)
             : ScoreLogits(maps, geometry, width, height, owner, masks, confidence);
+        if (count > 0 && (width, height) != (geometry.SourceWidth, geometry.SourceHeight))
+            scores = ScoreAtSourceSize(maps, geometry);
 
         var predictedScores = (float[])scores.Clone();
         if (prompts.Count > 0)
@@ -85,6 +88,21 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
                 map[p] = owner!.Span[p] == 0 ? (ushort)0 : (ushort)ids[owner.Span[p] - 1];
         }
         return (new FrameResult(width, height, objects, indexMap, times), predictedScores, confidence);
+    }
+
+    /// <summary>
+    /// The scores of the prediction at the frame's own size. Scores describe the prediction,
+    /// not its rendering, and the memory chooses its entries by them: scored at the output
+    /// size, a stream that asks for smaller masks would remember other frames and track
+    /// differently. Costs one more pass over the maps when the output size is not the frame's.
+    /// </summary>
+    private float[] ScoreAtSourceSize(ObjectMaps maps, InputGeometry g)
+    {
+        var (width, height) = (g.SourceWidth, g.SourceHeight);
+        if (maps.Kind == MapKind.Logits)
+            return ScoreLogits(maps, g, width, height, owner: null, masks: null, confidence: null);
+        using var owner = PooledArray<ushort>.Zeroed(width * height);
+        return ScoreLabels(maps, g, width, height, owner.Span, confidence: null);
     }
 
     // One channel at the output size at a time, so that a frame holds a few planes of
@@ -132,7 +150,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     /// Logits: each object's mask is where its logit is positive, its score SINE's; when
     /// exclusive, the highest positive logit owns each pixel.
     /// </summary>
-    private float[] ScoreLogits(ObjectMaps maps, InputGeometry g, int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[] masks, PooledArray<float>? confidence)
+    private float[] ScoreLogits(ObjectMaps maps, InputGeometry g, int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[]? masks, PooledArray<float>? confidence)
     {
         var pixels = width * height;
         var count = maps.ObjectIds.Length;
@@ -143,7 +161,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         {
             Resize(maps, i, g, width, height, plane.Span);
             var conf = confidence is null ? default : confidence.Span.Slice(i * pixels, pixels);
-            scores[i] = ScoreLogitMask(plane.Span, maps.Presence[i], masks[i].Span, conf);
+            scores[i] = ScoreLogitMask(plane.Span, maps.Presence[i], masks is null ? default : masks[i].Span, conf);
             if (owner is not null)
                 Claim(plane.Span, best!.Span, owner.Span, (ushort)(i + 1));
         }
@@ -170,7 +188,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     }
 
     // SINE's score: P(present) x mean foreground probability inside the object's own
-    // mask, as sum / (area + 1e-6) like the reference.
+    // mask, as sum / (area + 1e-6) like the reference. An empty mask span: the score alone.
     private static float ScoreLogitMask(ReadOnlySpan<float> logits, float presence, Span<byte> mask, Span<float> confidence)
     {
         var sum = 0.0;
@@ -181,7 +199,8 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
             if (!confidence.IsEmpty)
                 confidence[p] = probability;
             var inside = logits[p] > 0f;
-            mask[p] = inside ? (byte)1 : (byte)0;
+            if (!mask.IsEmpty)
+                mask[p] = inside ? (byte)1 : (byte)0;
             if (inside)
             {
                 sum += probability;

@@ -119,6 +119,26 @@ public sealed class DenseStreamStateTests(SmallDenseModelFixture fixture) : ICla
         Assert.Equal([1], session.ObjectIds);
     }
 
+    // The memory keeps frames by their scores: scored at the output size, a stream asking
+    // for smaller masks would remember other frames than one asking for full-size masks.
+    [Fact]
+    public async Task Scores_and_so_the_memory_do_not_depend_on_the_output_size()
+    {
+        var model = fixture.Model;
+        using var full = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
+        using var small = new TrackSession(model, model.DefaultPolicy, new OutputSpec(37, 0, Exclusive: false));
+        for (var frame = 0; frame < 8; frame++)
+        {
+            PromptMask[] prompts = frame == 0 ? [new PromptMask(1, Square(0))] : [];
+            using var large = await Frame(full, frame, prompts);
+            using var reduced = await Frame(small, frame, prompts);
+            Assert.Equal((37, 28), (reduced.Width, reduced.Height));
+            Assert.Equal(large.Objects[0].Score, reduced.Objects[0].Score);
+            if (frame > 0)
+                Assert.InRange(large.Objects[0].Score, 0.01f, 0.999f);   // a prediction's, not a prompt's 1
+        }
+    }
+
     private static async Task<FrameResult> Frame(TrackSession session, int index, PromptMask[] prompts, int[]? removed = null,
         CancellationToken cancellationToken = default)
     {

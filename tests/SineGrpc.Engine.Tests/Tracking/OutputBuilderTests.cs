@@ -7,7 +7,7 @@ namespace SineGrpc.Engine.Tests.Tracking;
 /// <summary>
 /// The output builder against a plain statement of the post-processing: every channel
 /// resized to the output at once, then the argmax (labels, or the highest positive logit),
-/// the masks and SINE's scores. The builder works one channel at a time to hold a few
+/// the masks and SINE's scores (those at the frame's own size). The builder works one channel at a time to hold a few
 /// planes instead of one per object; its answers must be the same, bit for bit.
 /// </summary>
 public class OutputBuilderTests
@@ -40,13 +40,15 @@ public class OutputBuilderTests
         using (confidence)
         {
             var expected = Statement(maps, spec, keepConfidence);
+            // Scores are the prediction's at the frame's own size, whatever the output size.
+            var expectedScores = Statement(maps, spec with { Width = 0, Height = 0 }, keepConfidence: false).Scores;
             Assert.Equal(expected.Width, result.Width);
             Assert.Equal(ids, result.Objects.Select(o => o.ObjectId));
             for (var i = 0; i < ids.Length; i++)
             {
                 Assert.Equal(expected.Masks[i], result.Objects[i].Mask.Span.ToArray());
-                Assert.Equal(expected.Scores[i], result.Objects[i].Score);
-                Assert.Equal(expected.Scores[i], predicted[i]);
+                Assert.Equal(expectedScores[i], result.Objects[i].Score);
+                Assert.Equal(expectedScores[i], predicted[i]);
             }
             Assert.Equal(expected.Index, result.IndexMap?.Span.ToArray());
             Assert.Equal(expected.Confidence, confidence?.Span.ToArray());
