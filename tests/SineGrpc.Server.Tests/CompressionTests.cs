@@ -6,7 +6,8 @@ namespace SineGrpc.Server.Tests;
 
 /// <summary>
 /// Compressed requests are served, and one that inflates past Limits:MaxMessageBytes is
-/// refused while it inflates (grpc-dotnet alone checks only the compressed length).
+/// refused while it inflates (grpc-dotnet alone checks only the compressed length); a
+/// reply over the limit is refused by its frame alone.
 /// </summary>
 public sealed class CompressionTests : IAsyncLifetime
 {
@@ -30,6 +31,32 @@ public sealed class CompressionTests : IAsyncLifetime
 
         Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
         Assert.Contains($"a gzip-compressed message inflates to more than {MessageLimit} bytes, over Limits:MaxMessageBytes", error.Status.Detail);
+    }
+
+    // Masks within the pixel budget can still make a reply over the message limit: COCO RLE
+    // of a checkerboard takes a byte a pixel. grpc-dotnet would refuse to send such a reply
+    // and end the stream; the frame gets the error instead, and the stream goes on.
+    [Fact]
+    public async Task A_reply_over_the_message_limit_is_that_frames_error_and_the_stream_goes_on()
+    {
+        using var video = new SyntheticVideo();
+        var (frames, _) = TrackClient.PromptedClip(video, 2);
+        var checkerboard = new byte[SyntheticVideo.Width * SyntheticVideo.Height];
+        for (var p = 0; p < checkerboard.Length; p++)
+            checkerboard[p] = (byte)((p % SyntheticVideo.Width + p / SyntheticVideo.Width) % 2);
+        // 16 objects prompted as they are returned on their frame: about 16 x 76,800 bytes of RLE.
+        for (byte id = 2; id <= 16; id++)
+            frames[0].Frame.Prompts.Add(TrackClient.PngPrompt(id, SyntheticVideo.MaskPng([.. checkerboard.Select(on => (byte)(on * id))], id)));
+        Assert.True(frames[0].CalculateSize() < MessageLimit / 4, "the request itself is small");
+        var client = new Segmentation.SegmentationClient(_server.Channel);
+
+        var replies = await TrackClient.RunAsync(client, frames.Prepend(TrackClient.Start(ServerFixture.TokenModel)));
+
+        Assert.Equal([0ul, 1ul], replies.Select(r => r.FrameIndex));
+        Assert.Equal(StatusCode.ResourceExhausted, (StatusCode)replies[0].Error.Code);
+        Assert.Matches(@"^the reply to frame 0 would be \d+ bytes, over Limits:MaxMessageBytes \(1048576\): ask for PNG masks", replies[0].Error.Message);
+        Assert.Null(replies[1].Error);
+        Assert.Equal(Enumerable.Range(1, 16).Select(id => (uint)id), replies[1].Objects.Select(o => o.ObjectId));
     }
 
     [Fact]

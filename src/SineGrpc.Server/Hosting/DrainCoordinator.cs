@@ -55,6 +55,9 @@ public sealed class DrainCoordinator : IHostedService
     private void BeginDrain()
     {
         _draining = true;
+        // A full fence between the flag and the count, as a stream takes its slot (an
+        // interlocked increment) before it checks the flag again: one of the two sees the other.
+        Interlocked.MemoryBarrier();
         var open = _slots.Open;
         _logger.LogInformation("Draining: {Open} open stream(s), grace period {Grace} s", open, _grace.TotalSeconds);
         var deadline = DateTime.UtcNow + _grace;

@@ -9,44 +9,31 @@ namespace SineGrpc.Server.Services;
 /// find it) gives back the slot and the memory it holds. The timer runs only during such
 /// waits, never while the server itself works on a frame.
 /// </summary>
-internal sealed class IdleTimer : IDisposable
+/// <param name="limit">How long one wait may last; zero or less waits for ever.</param>
+/// <param name="waitingFor">What the wait is for, for the status message ("a message from the client").</param>
+/// <param name="outer">The stream's own cancellation, which ends the wait too.</param>
+internal sealed class IdleTimer(TimeSpan limit, string waitingFor, CancellationToken outer)
 {
-    private readonly CancellationTokenSource _source;
-    private readonly CancellationToken _outer;
-    private readonly TimeSpan _limit;
-    private readonly string _waitingFor;
-
-    /// <param name="limit">How long one wait may last; zero or less waits for ever.</param>
-    /// <param name="waitingFor">What the wait is for, for the status message ("a message from the client").</param>
-    /// <param name="outer">The stream's own cancellation, which ends the wait too.</param>
-    public IdleTimer(TimeSpan limit, string waitingFor, CancellationToken outer)
-    {
-        _source = CancellationTokenSource.CreateLinkedTokenSource(outer);
-        _outer = outer;
-        _limit = limit;
-        _waitingFor = waitingFor;
-    }
-
     /// <summary>Runs one wait on the client under the limit.</summary>
     /// <exception cref="RpcException">DEADLINE_EXCEEDED when the limit passed first.</exception>
     public async Task<T> WaitAsync<T>(Func<CancellationToken, Task<T>> wait)
     {
-        if (_limit > TimeSpan.Zero)
-            _source.CancelAfter(_limit);
+        if (limit <= TimeSpan.Zero)
+            return await wait(outer);
+        // A source per wait: a timer that fires just after its wait ended cancels only that
+        // wait's source, never the next wait's (a cancelled source cannot be reset).
+        using var source = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        source.CancelAfter(limit);
         try
         {
-            return await wait(_source.Token);
+            return await wait(source.Token);
         }
         // A cancelled read of the request body can surface as grpc-dotnet's own RpcException.
-        catch (Exception e) when (e is OperationCanceledException or RpcException && Expired)
+        catch (Exception e) when (e is OperationCanceledException or RpcException && source.IsCancellationRequested && !outer.IsCancellationRequested)
         {
             throw new RpcException(new Status(StatusCode.DeadlineExceeded,
-                $"waited {_limit.TotalSeconds:0.#} s for {_waitingFor} (Limits:StreamIdleTimeoutSeconds): the stream is closed to free " +
+                $"waited {limit.TotalSeconds:0.#} s for {waitingFor} (Limits:StreamIdleTimeoutSeconds): the stream is closed to free " +
                 "its place; open a new stream and send the prompts again"));
-        }
-        finally
-        {
-            _source.CancelAfter(Timeout.InfiniteTimeSpan);
         }
     }
 
@@ -56,8 +43,4 @@ internal sealed class IdleTimer : IDisposable
             await wait(token);
             return true;
         });
-
-    private bool Expired => _source.IsCancellationRequested && !_outer.IsCancellationRequested;
-
-    public void Dispose() => _source.Dispose();
 }

@@ -61,6 +61,9 @@ public sealed class SegmentationService(
         // method returns: the drain waits for open slots before the server stops, and a
         // stream ended by the drain must get its UNAVAILABLE out first.
         context.GetHttpContext().Response.RegisterForDispose(slot);
+        // Again, now that the slot is held: a drain that began between the first check and
+        // the slot counted no slot of this stream's, so it would neither wait for it nor end it.
+        EnsureAccepting();
         EnsureReady();
         metrics.StreamOpened();
         try
@@ -132,9 +135,9 @@ public sealed class SegmentationService(
         // would reset the stream instead of ending it with UNAVAILABLE.
         using var aborted = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var idleLimit = TimeSpan.FromSeconds(_limits.StreamIdleTimeoutSeconds);
-        using var writeWait = new IdleTimer(idleLimit, "the client to take its replies", aborted.Token);
+        var writeWait = new IdleTimer(idleLimit, "the client to take its replies", aborted.Token);
         var writes = new ReplyWriter(responseStream, writeWait);
-        using var readWait = new IdleTimer(idleLimit, "a message from the client", cancellation);
+        var readWait = new IdleTimer(idleLimit, "a message from the client", cancellation);
         Func<CancellationToken, Task<bool>> moveNext = requestStream.MoveNext;
         if (!await readWait.WaitAsync(moveNext))
             return;
@@ -177,7 +180,7 @@ public sealed class SegmentationService(
     {
         var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
         using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        using var readWait = new IdleTimer(idleLimit, "a message from the client", stopReading.Token);
+        var readWait = new IdleTimer(idleLimit, "a message from the client", stopReading.Token);
         Func<CancellationToken, Task<bool>> moveNext = requestStream.MoveNext;
         var reading = Task.Run(async () =>
         {
@@ -293,6 +296,9 @@ public sealed class SegmentationService(
             var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, totalMs);
             metrics.Frame(session.ModelName, result.Times, imageDecodeMs, totalMs);
+            // The frame was tracked (its prediction is in memory); only its answer is refused.
+            if (ReplySize.Excess(reply, _limits.MaxMessageBytes, $"the reply to frame {frame.FrameIndex}") is { } excess)
+                return FrameFailed(frame, StatusCode.ResourceExhausted, excess);
             return reply;
         }
         catch (InvalidInputException e)
@@ -364,6 +370,8 @@ public sealed class SegmentationService(
             var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             response.Timings = ResultWriter.Timings(result.Objects.Times, imageDecodeMs, totalMs);
             metrics.Frame(model.Name, result.Objects.Times, imageDecodeMs, totalMs);
+            if (ReplySize.Excess(response, _limits.MaxMessageBytes, "the Segment response") is { } excess)
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, excess));
             return response;
         }
         catch (InvalidInputException e)
