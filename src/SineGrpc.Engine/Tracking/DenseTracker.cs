@@ -42,25 +42,30 @@ internal sealed class DenseTracker : IFrameTracker
 
     public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
     {
-        var memory = MemoryFor(features);
+        CheckFrameSize(features);
         using var coverage = PromptCoverage(features, prompts);
+        var memory = MemoryFor(features);
         memory.AddObjects(prompts.Select(p => p.ObjectId));
         // In-context references describe the whole image: every reference speaks for every object.
         foreach (var prompt in prompts)
             _joinedAt.TryAdd(prompt.ObjectId, int.MinValue);
         using var labels = PooledArray<float>.Zeroed(memory.LabelCount * memory.Cells);
         labels.Span[..memory.Cells].Fill(1f);
-        PaintPrompts(prompts, coverage.Span, memory, labels.Span);
+        PaintPrompts(coverage.Span, ChannelsOf(prompts, memory), memory.LabelCount, labels.Span);
         memory.Anchor(features.Data.Span, labels.Span, [.. prompts.Select(p => p.ObjectId)], frameNumber);
         return Task.CompletedTask;
     }
 
     public async Task<ObjectMaps> PredictAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
-        var memory = MemoryFor(features);
-        CheckPromptedFrames(memory, prompts, removedObjectIds, frameNumber);
+        // Every check before the memory is made or changed: a refused first frame must not
+        // fix the stream's frame size.
+        CheckFrameSize(features);
+        if (_memory is not null)
+            CheckPromptedFrames(_memory, prompts, removedObjectIds, frameNumber);
         // Most frames carry no prompt: they need no coverage, nor its scratch plane.
         using var coverage = prompts.Count == 0 ? null : PromptCoverage(features, prompts);
+        var memory = MemoryFor(features);
         foreach (var id in removedObjectIds)
             Remove(id);
         var hadObjects = memory.ObjectIds.Count > 0;
@@ -83,7 +88,7 @@ internal sealed class DenseTracker : IFrameTracker
 
             if (prompts.Count > 0)
             {
-                PaintPrompts(prompts, coverage!.Span, memory, labels.Span);
+                PaintPrompts(coverage!.Span, ChannelsOf(prompts, memory), memory.LabelCount, labels.Span);
                 memory.Anchor(features.Data.Span, labels.Span, [.. prompts.Select(p => p.ObjectId)], frameNumber);
             }
 
@@ -139,14 +144,15 @@ internal sealed class DenseTracker : IFrameTracker
         _preprocessor.Dispose();
     }
 
-    private DenseMemory MemoryFor(FeatureMap features)
-    {
+    private DenseMemory MemoryFor(FeatureMap features) =>
         _memory ??= new DenseMemory(features.Channels, features.Height, features.Width, _policy, _model.Decoder.StreamInputMemory);
-        if (_memory.Height != features.Height || _memory.Width != features.Width)
+
+    private void CheckFrameSize(FeatureMap features)
+    {
+        if (_memory is not null && (_memory.Height != features.Height || _memory.Width != features.Width))
             throw new InvalidInputException(
                 $"frame size changed within the stream: this model's memory needs every frame to give the first frame's " +
                 $"feature grid ({_memory.Width}x{_memory.Height} cells; this frame gives {features.Width}x{features.Height}): send frames of one size");
-        return _memory;
     }
 
     /// <summary>
@@ -289,23 +295,41 @@ internal sealed class DenseTracker : IFrameTracker
         return false;
     }
 
-    // Writes each prompt as the fraction of every feature cell it covers: that much of
-    // the cell's probability moves to the prompted object.
-    private static void PaintPrompts(IReadOnlyList<PromptMask> prompts, ReadOnlySpan<float> coverage, DenseMemory memory, Span<float> labels)
+    private static int[] ChannelsOf(IReadOnlyList<PromptMask> prompts, DenseMemory memory) =>
+        [.. prompts.Select(p => memory.ChannelOf(p.ObjectId))];
+
+    /// <summary>
+    /// Writes each prompt, [prompts, cells] of <paramref name="coverage"/>, into the frame's
+    /// labels [labelCount, cells] as its object's whole truth on this frame: first the
+    /// object's decoded probability moves to the background everywhere (a re-prompt
+    /// corrects drift, which the anchor must not keep beside the prompt), then the fraction
+    /// of every cell the prompt covers moves to the object.
+    /// </summary>
+    internal static void PaintPrompts(ReadOnlySpan<float> coverage, ReadOnlySpan<int> channels, int labelCount, Span<float> labels)
     {
-        var cells = memory.Cells;
-        for (var k = 0; k < prompts.Count; k++)
+        var cells = labels.Length / labelCount;
+        var background = labels[..cells];
+        for (var k = 0; k < channels.Length; k++)
         {
-            var own = coverage.Slice(k * cells, cells);
-            var channel = memory.ChannelOf(prompts[k].ObjectId);
+            var own = labels.Slice(channels[k] * cells, cells);
             for (var cell = 0; cell < cells; cell++)
             {
-                var p = Math.Clamp(own[cell], 0f, 1f);
+                background[cell] += own[cell];
+                own[cell] = 0f;
+            }
+        }
+        for (var k = 0; k < channels.Length; k++)
+        {
+            var covered = coverage.Slice(k * cells, cells);
+            var own = labels.Slice(channels[k] * cells, cells);
+            for (var cell = 0; cell < cells; cell++)
+            {
+                var p = Math.Clamp(covered[cell], 0f, 1f);
                 if (p == 0f)
                     continue;
-                for (var c = 0; c < memory.LabelCount; c++)
+                for (var c = 0; c < labelCount; c++)
                     labels[c * cells + cell] *= 1f - p;
-                labels[channel * cells + cell] += p;
+                own[cell] += p;
             }
         }
     }

@@ -119,6 +119,53 @@ public sealed class DenseStreamStateTests(SmallDenseModelFixture fixture) : ICla
         Assert.Equal([1], session.ObjectIds);
     }
 
+    // The first frame fixes the feature grid every later frame must give, but only once it
+    // is served: a refused first frame of another shape must not refuse the frames after it.
+    [Fact]
+    public async Task A_refused_first_frame_does_not_fix_the_streams_frame_size()
+    {
+        var model = fixture.Model;
+        using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
+
+        // Portrait 240x320, resized to 96x128: pixel (2, 2) falls between samples (see above).
+        using var portrait = new Mat(320, 240, MatType.CV_8UC3, new Scalar(40, 90, 200));
+        var lost = new byte[240 * 320];
+        lost[2 * 240 + 2] = 1;
+        await Assert.ThrowsAsync<InvalidInputException>(() =>
+            session.ProcessFrameAsync(new FrameInput(portrait, [new PromptMask(1, lost)], [])));
+
+        using var first = await Frame(session, 0, [new PromptMask(1, Square(0))]);
+        using var next = await Frame(session, 1, []);
+        Assert.Equal([1], next.Objects.Select(o => o.ObjectId));
+    }
+
+    // A re-prompt corrects drift: the anchor it makes must hold the object where the prompt
+    // puts it and nowhere else, also when other objects are decoded on that frame.
+    [Fact]
+    public void A_prompt_replaces_its_objects_decoded_labels_everywhere_on_its_frame()
+    {
+        // Four cells; labels [background, object in channel 1, object in channel 2].
+        float[] labels =
+        [
+            0.2f, 0.1f, 0.6f, 1f,   // background
+            0.3f, 0.1f, 0.4f, 0f,   // channel 1, not prompted: as decoded, but where the prompt takes its share
+            0.5f, 0.8f, 0f, 0f,     // channel 2, decoded on cells 0 and 1 (its drift), prompted on cells 2 and 3
+        ];
+        float[] coverage = [0f, 0f, 1f, 0.5f];
+
+        DenseTracker.PaintPrompts(coverage, [2], labelCount: 3, labels);
+
+        // Channel 2's decoded mass went to the background; then cell 2 is all the prompt's,
+        // and cell 3 half (the rest keeps its proportions).
+        float[] expected =
+        [
+            0.7f, 0.9f, 0f, 0.5f,
+            0.3f, 0.1f, 0f, 0f,
+            0f, 0f, 1f, 0.5f,
+        ];
+        Assert.Equal(expected, labels, (a, b) => Math.Abs(a - b) < 1e-6f);
+    }
+
     // The memory keeps frames by their scores: scored at the output size, a stream asking
     // for smaller masks would remember other frames than one asking for full-size masks.
     [Fact]
