@@ -73,31 +73,48 @@ public sealed class TrackSession : IDisposable
         }
         else
         {
-            using var features = await _encoder.EncodeAsync(input.Image, times, cancellationToken);
-
-            var step = Stopwatch.GetTimestamp();
-            using var maps = await _tracker.PredictAsync(features, input.Prompts, input.RemovedObjectIds, _frameNumber, cancellationToken);
-            times.DecoderMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
-
-            step = Stopwatch.GetTimestamp();
-            (result, var scores, _) = _output.Build(maps, features.Geometry, input.Prompts, _spec, times);
-            times.PostprocessMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
-
-            step = Stopwatch.GetTimestamp();
             try
             {
-                await _tracker.RememberAsync(features, maps, scores, input.Prompts.Count > 0, _frameNumber, cancellationToken);
+                result = await TrackAsync(input, times, cancellationToken);
             }
-            catch
+            catch (Exception e) when (e is not (InvalidInputException or OperationCanceledException))
             {
-                result.Dispose();   // its masks go back to their pools
+                // An unexpected failure can come after the tracker stored this frame (a
+                // prompt's anchor): the next frame must not take its number.
+                _frameNumber++;
                 throw;
             }
-            times.MemoryMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
         }
 
         _frameNumber++;
         times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        return result;
+    }
+
+    /// <summary>One frame through the model: encode, decode against memory, post-process, remember.</summary>
+    private async Task<FrameResult> TrackAsync(FrameInput input, StageTimes times, CancellationToken cancellationToken)
+    {
+        using var features = await _encoder.EncodeAsync(input.Image, times, cancellationToken);
+
+        var step = Stopwatch.GetTimestamp();
+        using var maps = await _tracker.PredictAsync(features, input.Prompts, input.RemovedObjectIds, _frameNumber, cancellationToken);
+        times.DecoderMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
+
+        step = Stopwatch.GetTimestamp();
+        var (result, scores, _) = _output.Build(maps, features.Geometry, input.Prompts, _spec, times);
+        times.PostprocessMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
+
+        step = Stopwatch.GetTimestamp();
+        try
+        {
+            await _tracker.RememberAsync(features, maps, scores, input.Prompts.Count > 0, _frameNumber, cancellationToken);
+        }
+        catch
+        {
+            result.Dispose();   // its masks go back to their pools
+            throw;
+        }
+        times.MemoryMs = Stopwatch.GetElapsedTime(step).TotalMilliseconds;
         return result;
     }
 
