@@ -88,6 +88,7 @@ public sealed class TrackTests(ServerFixture server)
         }
 
         // All frames are sent at once, far faster than a CPU serves them.
+        using var skipped = new ServiceCount(server.Services, "sine.frames.skipped");
         var replies = await TrackClient.RunAsync(server.Client, requests);
 
         Assert.Equal(Enumerable.Range(0, 12).Select(i => (ulong)i), replies.Select(r => r.FrameIndex));
@@ -95,6 +96,7 @@ public sealed class TrackTests(ServerFixture server)
         Assert.False(replies[^1].Skipped);                     // the newest frame always wins
         Assert.Contains(replies, r => r.Skipped);
         Assert.All(replies.Where(r => r.Skipped), r => Assert.Empty(r.Objects));
+        Assert.Equal(replies.Count(r => r.Skipped), skipped.Value);   // sine_frames_skipped_total
         var served = replies.Select((r, t) => (r, t)).Where(x => !x.r.Skipped && x.t > 0).ToList();
         Assert.All(served, x => Assert.True(SyntheticVideo.IoU(TrackClient.Decode(x.r.Objects[0]), truths[x.t], 1) >= 0.5));
     }

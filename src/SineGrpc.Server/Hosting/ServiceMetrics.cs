@@ -14,6 +14,7 @@ public sealed class ServiceMetrics
 {
     public const string MeterName = "SineGrpc";
     private readonly Counter<long> _frames;
+    private readonly Counter<long> _skippedFrames;
     private readonly Counter<long> _streams;
     private long _openStreams;
     private readonly Counter<long> _errors;
@@ -28,6 +29,7 @@ public sealed class ServiceMetrics
                 new KeyValuePair<string, object?>("provider", m.ExecutionProvider))),
             description: "The execution provider each model runs on (value 1)");
         _frames = meter.CreateCounter<long>("sine.frames", "{frame}", "Frames answered (Track) and images segmented (Segment)");
+        _skippedFrames = meter.CreateCounter<long>("sine.frames.skipped", "{frame}", "Live-mode frames skipped as stale (answered with `skipped` set, not segmented)");
         _streams = meter.CreateCounter<long>("sine.streams", "{stream}", "Track streams accepted");
         // Observed rather than counted: a counter has no series until its first change, and the
         // autoscaler's per-pod metric must be there, at 0, from a pod's first scrape.
@@ -59,6 +61,8 @@ public sealed class ServiceMetrics
         Stage("memory", times.MemoryMs);
         Stage("total", totalMs);
     }
+
+    public void FrameSkipped() => _skippedFrames.Add(1);
 
     private void Stage(string stage, double milliseconds) =>
         _stages.Record(milliseconds / 1000.0, new KeyValuePair<string, object?>("stage", stage));

@@ -202,7 +202,7 @@ public sealed class SegmentationService(
             {
                 var reply = entry.Frame is { } frame
                     ? await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation)
-                    : new TrackResponse { FrameIndex = entry.FrameIndex, Skipped = true };
+                    : Skipped(entry.FrameIndex);
                 await writes.WriteAsync(reply);
             }
         }
@@ -223,6 +223,12 @@ public sealed class SegmentationService(
             var stream = Stream;
             return Wait.WaitAsync(token => stream.WriteAsync(reply, token));
         }
+    }
+
+    private TrackResponse Skipped(ulong frameIndex)
+    {
+        metrics.FrameSkipped();
+        return new TrackResponse { FrameIndex = frameIndex, Skipped = true };
     }
 
     private static TrackFrame NextFrame(TrackRequest request) => request.KindCase switch
