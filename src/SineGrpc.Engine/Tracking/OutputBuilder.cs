@@ -57,7 +57,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         var count = ids.Length;
         var scores = count == 0 ? []
             : maps.Kind == MapKind.Labels ? ScoreLabels(maps, geometry, width, height, owner!.Span, confidence)
-            : ScoreLogits(maps, geometry, width, height, owner, masks, confidence);
+            : ScoreLogits(maps, geometry, width, height, owner, masks, confidence, Prompted(ids, prompts));
         if (count > 0 && (width, height) != (geometry.SourceWidth, geometry.SourceHeight))
             scores = ScoreAtSourceSize(maps, geometry);
 
@@ -100,7 +100,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     {
         var (width, height) = (g.SourceWidth, g.SourceHeight);
         if (maps.Kind == MapKind.Logits)
-            return ScoreLogits(maps, g, width, height, owner: null, masks: null, confidence: null);
+            return ScoreLogits(maps, g, width, height, owner: null, masks: null, confidence: null, prompted: null);
         using var owner = PooledArray<ushort>.Zeroed(width * height);
         return ScoreLabels(maps, g, width, height, owner.Span, confidence: null);
     }
@@ -148,9 +148,13 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
 
     /// <summary>
     /// Logits: each object's mask is where its logit is positive, its score SINE's; when
-    /// exclusive, the highest positive logit owns each pixel.
+    /// exclusive, the highest positive logit owns each pixel, among the objects not
+    /// <paramref name="prompted"/> on this frame: a prompted object's mask is its prompt,
+    /// laid over afterwards, so where its decoded logit would have won outside the prompt
+    /// the pixel goes to the next object, not to the background.
     /// </summary>
-    private float[] ScoreLogits(ObjectMaps maps, InputGeometry g, int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[]? masks, PooledArray<float>? confidence)
+    private float[] ScoreLogits(ObjectMaps maps, InputGeometry g, int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[]? masks, PooledArray<float>? confidence,
+        bool[]? prompted)
     {
         var pixels = width * height;
         var count = maps.ObjectIds.Length;
@@ -162,11 +166,14 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
             Resize(maps, i, g, width, height, plane.Span);
             var conf = confidence is null ? default : confidence.Span.Slice(i * pixels, pixels);
             scores[i] = ScoreLogitMask(plane.Span, maps.Presence[i], masks is null ? default : masks[i].Span, conf);
-            if (owner is not null)
+            if (owner is not null && prompted?[i] != true)
                 Claim(plane.Span, best!.Span, owner.Span, (ushort)(i + 1));
         }
         return scores;
     }
+
+    private static bool[]? Prompted(int[] ids, IReadOnlyList<PromptMask> prompts) =>
+        prompts.Count == 0 ? null : [.. ids.Select(id => prompts.Any(p => p.ObjectId == id))];
 
     private void Resize(ObjectMaps maps, int channel, InputGeometry g, int width, int height, Span<float> destination)
     {

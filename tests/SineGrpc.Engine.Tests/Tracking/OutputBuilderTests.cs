@@ -57,6 +57,33 @@ public class OutputBuilderTests
         }
     }
 
+    // A prompted object's mask is its prompt: where its decoded logit would have won
+    // outside the prompt, the pixel is the next object's (here object 9's, whose logit is
+    // positive everywhere), not the background's.
+    [Fact]
+    public void In_an_exclusive_layout_pixels_a_prompted_object_gives_up_go_to_the_next_object()
+    {
+        var (h, w) = (Geometry.MaskHeight, Geometry.MaskWidth);
+        var data = new PooledArray<float>(2 * h * w);
+        data.Span[..(h * w)].Fill(5f);      // object 3: decoded over the whole frame
+        data.Span[(h * w)..].Fill(2f);      // object 9: lower, but positive everywhere
+        using var maps = new ObjectMaps([3, 9], MapKind.Logits, data, h, w, [1f, 1f]);
+        var prompt = new byte[50 * 30];
+        for (var y = 0; y < 30; y++)
+            prompt.AsSpan(y * 50, 20).Fill(1);      // object 3 prompted on the left 20 columns
+        using var builder = new OutputBuilder(new Postprocessor());
+
+        var (result, _, _) = builder.Build(maps, Geometry, [new PromptMask(3, prompt)], new OutputSpec(0, 0, Exclusive: true), new StageTimes());
+        using (result)
+        {
+            var index = result.IndexMap!.Span.ToArray();
+            for (var p = 0; p < index.Length; p++)
+                Assert.Equal(p % 50 < 20 ? 3 : 9, index[p]);
+            Assert.Equal(prompt, result.Objects[0].Mask.Span.ToArray());
+            Assert.Equal(30 * 30, result.Objects[1].Stats.Area);
+        }
+    }
+
     [Fact]
     public void No_objects_give_an_empty_answer_at_the_output_size()
     {
