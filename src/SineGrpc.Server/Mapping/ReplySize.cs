@@ -12,13 +12,16 @@ namespace SineGrpc.Server.Mapping;
 /// </summary>
 internal static class ReplySize
 {
-    /// <summary>Why <paramref name="reply"/> cannot be sent, or null when it fits.</summary>
-    public static string? Excess(IMessage reply, int maxMessageBytes, string what)
+    /// <summary>The size of <paramref name="reply"/> when it is over the limit, or null when it fits.</summary>
+    public static int? Over(IMessage reply, int maxMessageBytes)
     {
         // The uncompressed size, as grpc-dotnet checks it.
         var size = reply.CalculateSize();
-        return size <= maxMessageBytes ? null
-            : $"{what} would be {size} bytes, over Limits:MaxMessageBytes ({maxMessageBytes}): " +
-              "ask for PNG masks (mask_encoding), fewer objects or a smaller output size";
+        return size <= maxMessageBytes ? null : size;
     }
+
+    /// <summary>What the client gets instead of <paramref name="what"/>, <paramref name="size"/> bytes.</summary>
+    public static string Message(string what, int size, int maxMessageBytes) =>
+        $"{what} would be {size} bytes, over Limits:MaxMessageBytes ({maxMessageBytes}): " +
+        "ask for PNG masks (mask_encoding), fewer objects or a smaller output size";
 }

@@ -303,8 +303,8 @@ public sealed class SegmentationService(
             reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, totalMs);
             metrics.Frame(session.ModelName, result.Times, imageDecodeMs, totalMs);
             // The frame was tracked (its prediction is in memory); only its answer is refused.
-            if (ReplySize.Excess(reply, _limits.MaxMessageBytes, $"the reply to frame {frame.FrameIndex}") is { } excess)
-                return FrameFailed(frame, StatusCode.ResourceExhausted, excess);
+            if (ReplySize.Over(reply, _limits.MaxMessageBytes) is { } bytes)
+                return FrameFailed(frame, StatusCode.ResourceExhausted, ReplySize.Message($"the reply to frame {frame.FrameIndex}", bytes, _limits.MaxMessageBytes));
             return reply;
         }
         catch (InvalidInputException e)
@@ -376,8 +376,8 @@ public sealed class SegmentationService(
             var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             response.Timings = ResultWriter.Timings(result.Objects.Times, imageDecodeMs, totalMs);
             metrics.Frame(model.Name, result.Objects.Times, imageDecodeMs, totalMs);
-            if (ReplySize.Excess(response, _limits.MaxMessageBytes, "the Segment response") is { } excess)
-                throw new RpcException(new Status(StatusCode.ResourceExhausted, excess));
+            if (ReplySize.Over(response, _limits.MaxMessageBytes) is { } bytes)
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, ReplySize.Message("the Segment response", bytes, _limits.MaxMessageBytes)));
             return response;
         }
         catch (InvalidInputException e)
