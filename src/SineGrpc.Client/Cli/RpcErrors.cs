@@ -29,7 +29,7 @@ internal static class RpcErrors
     private static string? Hint(StatusCode code, Uri server) => code switch
     {
         StatusCode.Unavailable =>
-            $"is the server running at {server}? Check the address (--server), and use http:// for a plain-text server or https:// for TLS.",
+            $"is the server running at {server}? Check the address (--server or $SINE_SERVER), and use http:// for a plain-text server or https:// for TLS.",
         StatusCode.Unimplemented =>
             $"the server at {server} does not serve sine.v1.Segmentation; is --server pointing at the right service?",
         StatusCode.NotFound => "unknown model? Run 'sine models' to list the served models.",

@@ -15,7 +15,7 @@ public class RpcErrorsTests
         var text = RpcErrors.Describe("ListModels", new RpcException(new Status(StatusCode.Unavailable, "Error connecting to subchannel.")), Plain);
         Assert.Equal(
             "error: ListModels failed with gRPC status Unavailable (14): Error connecting to subchannel.\n" +
-            "hint: is the server running at http://localhost:5000/? Check the address (--server), and use http:// for a plain-text server or https:// for TLS.",
+            "hint: is the server running at http://localhost:5000/? Check the address (--server or $SINE_SERVER), and use http:// for a plain-text server or https:// for TLS.",
             text);
     }
 

@@ -26,7 +26,6 @@ public sealed class TrackOptionsTests : IDisposable
     {
         var options = Parse("--mask", _mask);
 
-        Assert.Equal(new Uri("http://localhost:5000"), options.Server);
         Assert.Equal(FrameEncoding.Jpeg, options.Encoding);
         Assert.Equal(90, options.JpegQuality);
         Assert.Null(options.MaxFrames);
