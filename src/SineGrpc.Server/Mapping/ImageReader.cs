@@ -8,7 +8,11 @@ namespace SineGrpc.Server.Mapping;
 /// <summary>Turns an API <see cref="Image"/> into BGR pixels, enforcing the pixel limit before decoding.</summary>
 internal static class ImageReader
 {
-    public static Mat Read(Image? image, string what, long maxPixels)
+    /// <param name="rawDestination">
+    /// Where raw pixels are copied (and what is returned for them), reallocated only when the
+    /// size changes; null for a new Mat. Encoded images always get a new Mat from the codec.
+    /// </param>
+    public static Mat Read(Image? image, string what, long maxPixels, Mat? rawDestination = null)
     {
         switch (image?.SourceCase)
         {
@@ -17,13 +21,13 @@ internal static class ImageReader
                     throw new InvalidInputException($"{what}: image.encoded is empty");
                 return ImageDecoder.Decode(image.Encoded.Span, maxPixels);
             case Image.SourceOneofCase.Raw:
-                return ReadRaw(image.Raw, what, maxPixels);
+                return ReadRaw(image.Raw, what, maxPixels, rawDestination);
             default:
                 throw new InvalidInputException($"{what}: image is required (set image.encoded or image.raw)");
         }
     }
 
-    private static Mat ReadRaw(RawImage raw, string what, long maxPixels)
+    private static Mat ReadRaw(RawImage raw, string what, long maxPixels, Mat? destination)
     {
         if (raw.Format is not (PixelFormat.Rgb24 or PixelFormat.Bgr24))
         {
@@ -37,7 +41,10 @@ internal static class ImageReader
             throw new InvalidInputException($"{what}: raw image size {raw.Width}x{raw.Height} is over the limit of {maxPixels} pixels");
         if (raw.Stride > int.MaxValue)
             throw new InvalidInputException($"{what}: raw image stride {raw.Stride} is more bytes than a frame's data can hold");
-        return ImageDecoder.FromRaw(raw.Data.Span, (int)raw.Width, (int)raw.Height, (int)raw.Stride,
-            bgr: raw.Format == PixelFormat.Bgr24, maxPixels);
+        var bgr = raw.Format == PixelFormat.Bgr24;
+        if (destination is null)
+            return ImageDecoder.FromRaw(raw.Data.Span, (int)raw.Width, (int)raw.Height, (int)raw.Stride, bgr, maxPixels);
+        ImageDecoder.FromRaw(raw.Data.Span, (int)raw.Width, (int)raw.Height, (int)raw.Stride, bgr, maxPixels, destination);
+        return destination;
     }
 }

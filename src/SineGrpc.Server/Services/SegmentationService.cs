@@ -152,10 +152,11 @@ public sealed class SegmentationService(
         var encoding = start.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
 
         using var session = new TrackSession(model, policy, output);
+        using var images = new StreamImages();
         logger.LogInformation("Track stream started on {Model} (peer {Peer}{Live})", model.Name, context.Peer, start.Live ? ", live" : "");
         if (start.Live)
         {
-            await ServeLive(session, requestStream, writes, encoding, idleLimit, cancellation);
+            await ServeLive(session, images, requestStream, writes, encoding, idleLimit, cancellation);
         }
         else
         {
@@ -168,14 +169,14 @@ public sealed class SegmentationService(
             while (await readWait.WaitAsync(moveNext))
             {
                 var frame = NextFrame(requestStream.Current);
-                var reply = await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation);
+                var reply = await Task.Run(() => ProcessFrameAsync(session, images, frame, encoding, cancellation), cancellation);
                 await writes.WriteAsync(reply);
             }
         }
         logger.LogInformation("Track stream ended after {Frames} frames", session.FramesProcessed);
     }
 
-    private async Task ServeLive(TrackSession session, IAsyncStreamReader<TrackRequest> requestStream, ReplyWriter writes,
+    private async Task ServeLive(TrackSession session, StreamImages images, IAsyncStreamReader<TrackRequest> requestStream, ReplyWriter writes,
         MaskEncoding encoding, TimeSpan idleLimit, CancellationToken cancellation)
     {
         var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
@@ -201,7 +202,7 @@ public sealed class SegmentationService(
             while (await queue.TakeAsync(cancellation) is { } entry)
             {
                 var reply = entry.Frame is { } frame
-                    ? await Task.Run(() => ProcessFrameAsync(session, frame, encoding, cancellation), cancellation)
+                    ? await Task.Run(() => ProcessFrameAsync(session, images, frame, encoding, cancellation), cancellation)
                     : Skipped(entry.FrameIndex);
                 await writes.WriteAsync(reply);
             }
@@ -281,12 +282,14 @@ public sealed class SegmentationService(
         return Task.FromResult(ModelDescriber.Describe(FindModel(request.Model), catalog.MaxMemoryCapacity));
     }
 
-    private async Task<TrackResponse> ProcessFrameAsync(TrackSession session, TrackFrame frame, MaskEncoding encoding, CancellationToken cancellationToken)
+    private async Task<TrackResponse> ProcessFrameAsync(TrackSession session, StreamImages images, TrackFrame frame, MaskEncoding encoding,
+        CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            using var image = DecodeFrame(frame);
+            using var frameImage = DecodeFrame(frame, images);
+            var image = frameImage.Mat;
             var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             var prompts = PromptReader.Read(frame.Prompts, image.Width, image.Height, _limits.MaxFramePixels,
                 new PromptAllowance(_limits.MaxObjectsPerStream, _limits.MaxMaskPixels));
@@ -324,11 +327,11 @@ public sealed class SegmentationService(
         }
     }
 
-    private Mat DecodeFrame(TrackFrame frame)
+    private FrameImage DecodeFrame(TrackFrame frame, StreamImages images)
     {
         try
         {
-            return ImageReader.Read(frame.Image, $"frame {frame.FrameIndex}", _limits.MaxFramePixels);
+            return images.Read(frame.Image, $"frame {frame.FrameIndex}", _limits.MaxFramePixels);
         }
         finally
         {
