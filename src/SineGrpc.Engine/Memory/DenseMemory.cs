@@ -195,6 +195,18 @@ public sealed class DenseMemory : IDisposable
     /// </summary>
     public OrtValue FeaturesAsOrtValue() => _features.AsOrtValue(Channels, Height, Width);
 
+    /// <summary>
+    /// Writes, in decoder order, 1 for every stored frame from <paramref name="sinceFrame"/> on
+    /// and 0 for the others: a group of objects' row of the decoder's <c>memory_visible</c>.
+    /// </summary>
+    public void MarkFramesSince(int sinceFrame, Span<float> row)
+    {
+        if (row.Length != _bySlot.Count)
+            throw new ArgumentException($"row has {row.Length} values for {_bySlot.Count} stored frames", nameof(row));
+        for (var i = 0; i < row.Length; i++)
+            row[i] = _bySlot[i].FrameNumber >= sinceFrame ? 1f : 0f;
+    }
+
     /// <summary>Copies the features of the frames stored from <paramref name="sinceFrame"/> on: [M, C, h, w].</summary>
     public void CopyFeaturesTo(Span<float> features, int sinceFrame)
     {

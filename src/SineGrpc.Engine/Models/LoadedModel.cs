@@ -38,6 +38,12 @@ public sealed class LoadedModel : IDisposable
     /// </summary>
     public int MaxPromptedFrames { get; }
 
+    /// <summary>
+    /// A dense decoder that takes <see cref="OptionalInputNames.MemoryVisible"/>: objects that joined on
+    /// different frames are decoded in one run rather than one run per join frame.
+    /// </summary>
+    public bool DecodesGroupsTogether => Manifest.OptionalInputs.Contains(OptionalInputNames.MemoryVisible);
+
     public MemoryPolicy DefaultPolicy =>
         new(Manifest.Memory.Capacity, Manifest.Memory.FixFirstFrame, Manifest.Memory.DecayRatio);
 
@@ -56,6 +62,13 @@ public sealed class LoadedModel : IDisposable
         var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder), manifest.Name);
         var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder), manifest.Name);
         var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile), manifest.Name) : null;
+        foreach (var input in manifest.OptionalInputs.Where(input => !decoder.InputNames.Contains(input)))
+        {
+            encoder.Dispose();
+            decoder.Dispose();
+            pool?.Dispose();
+            throw new InvalidDataException($"{folder}: model.json declares the optional input '{input}', which {manifest.Files.Decoder} does not have");
+        }
         var batcher = batching is { Enabled: true } ? new EncoderBatcher(encoder, batching, metrics ?? new EngineMetrics()) : null;
         return new LoadedModel(folder, manifest, encoder, decoder, pool, batcher,
             manifest.MemoryKind == MemoryKinds.Dense ? maxPromptedFrames : 0);

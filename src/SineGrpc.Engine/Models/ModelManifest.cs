@@ -68,6 +68,13 @@ public sealed record ModelManifest
 
     public MemoryDefaults Memory { get; init; } = new();
 
+    /// <summary>
+    /// Optional decoder inputs the model takes, among those the service knows how to feed:
+    /// <see cref="OptionalInputNames.MemoryVisible"/> (dense models: per group of objects, the memory
+    /// frames it reads, so that objects that joined on different frames share one decoder run).
+    /// </summary>
+    public string[] OptionalInputs { get; init; } = [];
+
     /// <summary>ONNX file names of the components, relative to the bundle folder.</summary>
     public ComponentFiles Files { get; init; } = new();
 
@@ -107,6 +114,13 @@ public sealed record ModelManifest
             throw new InvalidDataException($"{path}: instance_source must be '{InstanceSources.Model}' or '{InstanceSources.ConnectedComponents}'");
         if (InstanceSource == InstanceSources.Model && MemoryKind != MemoryKinds.Tokens)
             throw new InvalidDataException($"{path}: instance_source 'model' needs a tokens model (its decoder's ins_logits and ins_masks)");
+        foreach (var input in OptionalInputs)
+        {
+            if (input != OptionalInputNames.MemoryVisible)
+                throw new InvalidDataException($"{path}: optional_inputs: '{input}' is not an input the service can feed (it knows '{OptionalInputNames.MemoryVisible}')");
+            if (MemoryKind != MemoryKinds.Dense)
+                throw new InvalidDataException($"{path}: optional_inputs: '{input}' is for dense models");
+        }
     }
 
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -121,6 +135,12 @@ public static class InstanceSources
 {
     public const string Model = "model";
     public const string ConnectedComponents = "connected-components";
+}
+
+public static class OptionalInputNames
+{
+    /// <summary>Dense decoders: [G, M], 1 where group g of objects reads memory frame m; the output is then [G, L, h, w].</summary>
+    public const string MemoryVisible = "memory_visible";
 }
 
 public static class MemoryKinds

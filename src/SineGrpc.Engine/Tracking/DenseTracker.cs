@@ -15,12 +15,15 @@ namespace SineGrpc.Engine.Tracking;
 /// Objects that join mid-stream are unknown to the frames stored before they joined:
 /// those frames call them background wherever they already were. So objects are
 /// decoded in groups by the frame they joined on, each group against only the frames
-/// that know it (one decoder run per group; one group in the usual case where every
-/// object is prompted on the first frame), and the groups' answers are merged.
+/// that know it (one group in the usual case where every object is prompted on the first
+/// frame), and the groups' answers are merged. A decoder that takes
+/// <see cref="OptionalInputNames.MemoryVisible"/> answers every group in one run (the
+/// embedded model's does); any other runs once per group.
 /// </summary>
 internal sealed class DenseTracker : IFrameTracker
 {
     private static readonly string[] DecoderInputs = ["features", "memory_features", "memory_labels"];
+    private static readonly string[] GroupedDecoderInputs = [.. DecoderInputs, OptionalInputNames.MemoryVisible];
     private static readonly string[] DecoderOutputs = ["labels"];
 
     private readonly LoadedModel _model;
@@ -184,21 +187,48 @@ internal sealed class DenseTracker : IFrameTracker
     {
         var cells = memory.Cells;
         labels.Span[..cells].Fill(float.MaxValue);
-        var groups = memory.ObjectIds.GroupBy(id => _joinedAt.GetValueOrDefault(id, int.MinValue)).ToList();
-        foreach (var group in groups)
+        // A group none of whose frames is stored any more (all evicted) has nothing to read.
+        var groups = memory.ObjectIds.GroupBy(id => _joinedAt.GetValueOrDefault(id, int.MinValue))
+            .Select(group => new ObjectGroup(group.Key, [.. group.Select(memory.ChannelOf)]))
+            .Where(group => memory.CountSince(group.SinceFrame) > 0)
+            .OrderBy(group => group.SinceFrame)
+            .ToList();
+        if (groups.Count == 0)
         {
-            var channels = group.Select(memory.ChannelOf).ToArray();
-            var m = memory.CountSince(group.Key);
-            if (m == 0)
-                continue;
-            using var outputs = await RunDecoderAsync(features, memory, group.Key, channels, m, cancellationToken);
-            Merge(OrtTensors.Data(outputs.First()), channels, labels.Span, cells);
+            // Nothing to read: every object's frames were evicted (see ForgetUnreadFrames).
+        }
+        else if (_model.DecodesGroupsTogether)
+        {
+            // The decoder's first answer reads every stored frame: the earliest group's (only
+            // frames from on or after its join are kept, see ForgetUnreadFrames). The groups
+            // that joined later each get an answer of their own after it.
+            var firstReadsAll = memory.CountSince(groups[0].SinceFrame) == memory.EntryCount;
+            var later = firstReadsAll ? groups.Skip(1).ToList() : groups;
+            using var outputs = await RunGroupedDecoderAsync(features, memory, later, cancellationToken);
+            var decoded = OrtTensors.Data(outputs.First());
+            var rowSize = memory.LabelCount * cells;
+            if (firstReadsAll)
+                MergeRow(decoded[..rowSize], groups[0].Channels, labels.Span, cells);
+            for (var g = 0; g < later.Count; g++)
+                MergeRow(decoded.Slice((1 + g) * rowSize, rowSize), later[g].Channels, labels.Span, cells);
+        }
+        else
+        {
+            foreach (var group in groups)
+            {
+                using var outputs = await RunDecoderAsync(features, memory, group.SinceFrame, group.Channels, memory.CountSince(group.SinceFrame), cancellationToken);
+                Merge(OrtTensors.Data(outputs.First()), group.Channels, labels.Span, cells);
+            }
         }
         Normalise(labels.Span, memory.LabelCount, cells);
     }
 
-    // One group's answer into the frame's labels: its object channels as they are, and the
-    // background where every group so far agrees it is background (the least of theirs).
+    /// <summary>Objects that joined on the same frame: they read the frames stored since.</summary>
+    private sealed record ObjectGroup(int SinceFrame, int[] Channels);
+
+    // One group's answer, decoded on its own channels [1 + group, cells], into the frame's
+    // labels: its object channels as they are, and the background where every group so far
+    // agrees it is background (the least of theirs).
     private static void Merge(ReadOnlySpan<float> decoded, int[] channels, Span<float> labels, int cells)
     {
         var background = labels[..cells];
@@ -206,6 +236,50 @@ internal sealed class DenseTracker : IFrameTracker
             background[cell] = Math.Min(background[cell], decoded[cell]);
         for (var k = 0; k < channels.Length; k++)
             decoded.Slice((k + 1) * cells, cells).CopyTo(labels.Slice(channels[k] * cells, cells));
+    }
+
+    // One group's row of a grouped run, decoded on every channel [L, cells], merged as
+    // Merge does: to the group everything but its own objects is background, so its
+    // background is what its objects leave (what a run on its own channels gives, since
+    // propagation carries each cell's labels over as a weighted mean).
+    private static void MergeRow(ReadOnlySpan<float> row, int[] channels, Span<float> labels, int cells)
+    {
+        var background = labels[..cells];
+        for (var cell = 0; cell < cells; cell++)
+        {
+            var own = 0f;
+            foreach (var channel in channels)
+                own += row[channel * cells + cell];
+            background[cell] = Math.Min(background[cell], Math.Max(0f, 1f - own));
+        }
+        foreach (var channel in channels)
+            row.Slice(channel * cells, cells).CopyTo(labels.Slice(channel * cells, cells));
+    }
+
+    /// <summary>
+    /// Decodes in one run against the whole memory (read where it lies, its labels on every
+    /// channel), and for each of <paramref name="groups"/> against only the frames it reads
+    /// (<see cref="OptionalInputNames.MemoryVisible"/>): [1 + groups, L, h, w].
+    /// </summary>
+    private async Task<IDisposableReadOnlyCollection<OrtValue>> RunGroupedDecoderAsync(FeatureMap features, DenseMemory memory, List<ObjectGroup> groups,
+        CancellationToken cancellationToken)
+    {
+        var cells = memory.Cells;
+        var m = memory.EntryCount;
+        var allChannels = new int[memory.ObjectIds.Count];
+        for (var i = 0; i < allChannels.Length; i++)
+            allChannels[i] = i + 1;
+        using var lease = await _model.Decoder.LeaseAsync(cancellationToken);
+        using var memoryLabels = _model.Decoder.InputMemory.Rent(m * memory.LabelCount * cells);
+        memory.CopyLabelsTo(memoryLabels.Span, int.MinValue, allChannels);
+        using var visible = _model.Decoder.InputMemory.Rent(Math.Max(1, groups.Count * m));   // none at all in the usual case
+        for (var g = 0; g < groups.Count; g++)
+            memory.MarkFramesSince(groups[g].SinceFrame, visible.Span.Slice(g * m, m));
+        using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
+        using var memFeatures = memory.FeaturesAsOrtValue();
+        using var memLabels = memoryLabels.AsOrtValue(m, memory.LabelCount, memory.Height, memory.Width);
+        using var visibleValue = visible.PrefixAsOrtValue(groups.Count, m);
+        return await lease.RunAsync(GroupedDecoderInputs, [target, memFeatures, memLabels, visibleValue], DecoderOutputs);
     }
 
     /// <summary>

@@ -53,6 +53,8 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Equal((defaults.MemoryCapacity, defaults.FixFirstFrame, defaults.DecayRatio),
             (manifest.Memory.Capacity, manifest.Memory.FixFirstFrame, manifest.Memory.DecayRatio));
         Assert.Contains($"top-{defaults.TopK},", manifest.Description);
+        // Its decoder answers objects that joined on different frames in one run.
+        Assert.Equal([OptionalInputNames.MemoryVisible], manifest.OptionalInputs);
         Assert.True(File.Exists(Path.Combine(folder, manifest.Files.Encoder)));
         Assert.True(File.Exists(Path.Combine(folder, manifest.Files.Decoder)));
     }
@@ -202,6 +204,41 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
             Assert.Equal(expected[i], result.Data[i], 1e-4f);
     }
 
+    // Objects that joined on different frames read different memory frames: one run answers
+    // every frame's propagation, then every further group as a run on only its frames would
+    // (and as the naive loops do).
+    [Theory]
+    [InlineData(7, 11, 3, 0, 4)]
+    [InlineData(20, 37, 16, 0, 10)]   // the shipped radius and tiles
+    public void Decoder_AnswersEachGroupFromOnlyTheFramesItReads(int height, int width, int radius, int tileSize, int topK)
+    {
+        const int channels = 8, labelCount = 3, memoryCount = 4;
+        var folder = NewScratchFolder();
+        var decoderPath = Path.Combine(folder, "decoder.onnx");
+        var options = new LabelPropagationOptions(topK, 0.2f, radius, tileSize);
+        LabelPropagationDecoder.Build(options).WriteToFile(decoderPath);
+        var random = new Random(height + width + radius);
+        var target = Gaussian(random, channels * height * width);
+        var memoryFeatures = Gaussian(random, memoryCount * channels * height * width);
+        var memoryLabels = Enumerable.Range(0, memoryCount).SelectMany(_ => SoftLabels(random, labelCount, height * width)).ToArray();
+        float[][] groups = [[0, 1, 0, 1], [0, 0, 0, 1], [1, 0, 1, 0]];
+
+        var result = RunDecoder(decoderPath, target, [1, channels, height, width], memoryFeatures, memoryLabels, memoryCount, labelCount,
+            [.. groups.SelectMany(row => row)]);
+
+        Assert.Equal(new long[] { 1 + groups.Length, labelCount, height, width }, result.Shape);
+        var size = labelCount * height * width;
+        float[][] rows = [[1, 1, 1, 1], .. groups];
+        for (int output = 0; output < rows.Length; output++)
+        {
+            var row = rows[output];
+            var expected = NaiveLabelPropagation(target, memoryFeatures, memoryLabels, memoryCount, channels, labelCount, height, width, options,
+                frame => row[frame] == 1f);
+            for (int i = 0; i < size; i++)
+                Assert.Equal(expected[i], result.Data[output * size + i], 1e-4f);
+        }
+    }
+
     [Fact]
     public void Decoder_SharpensLabelsByAPower()
     {
@@ -295,8 +332,12 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Throws<ArgumentException>(options.Validate);
     }
 
-    /// <summary>Label propagation written as loops: every memory cell within the radius, top k, softmax, weighted labels.</summary>
-    private static float[] NaiveLabelPropagation(float[] target, float[] memory, float[] labels, int m, int c, int l, int h, int w, LabelPropagationOptions options)
+    /// <summary>
+    /// Label propagation written as loops: every memory cell within the radius, top k, softmax,
+    /// weighted labels; only from the memory frames <paramref name="reads"/> accepts (all by default).
+    /// </summary>
+    private static float[] NaiveLabelPropagation(float[] target, float[] memory, float[] labels, int m, int c, int l, int h, int w, LabelPropagationOptions options,
+        Func<int, bool>? reads = null)
     {
         int cells = h * w;
         float Cosine(float[] a, int aFrame, int aCell, float[] b, int bFrame, int bCell)
@@ -315,7 +356,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
             int y = cell / w, x = cell % w;
             var candidates = new List<(float Score, int Frame, int Cell)>();
             for (int frame = 0; frame < m; frame++)
-                for (int other = 0; other < cells; other++)
+                for (int other = 0; other < cells && (reads?.Invoke(frame) ?? true); other++)
                 {
                     int dy = other / w - y, dx = other % w - x;
                     if (dy * dy + dx * dx <= options.Radius * options.Radius)
@@ -366,16 +407,19 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Equal(new[] { EmbeddedModel.Name, Path.GetFileName(folders[0]) }.Order(), Directory.GetDirectories(root).Select(d => Path.GetFileName(d)).Order());
     }
 
+    /// <param name="visible">[G, M] further groups of memory frames (1 = read); null for none.</param>
     private static (float[] Data, long[] Shape) RunDecoder(string path, float[] features, long[] featureShape,
-        float[] memoryFeatures, float[] memoryLabels, int memoryCount, int labelCount)
+        float[] memoryFeatures, float[] memoryLabels, int memoryCount, int labelCount, float[]? visible = null)
     {
         using var session = new InferenceSession(path);
         long[] memoryShape = [memoryCount, featureShape[1], featureShape[2], featureShape[3]];
         long[] labelShape = [memoryCount, labelCount, featureShape[2], featureShape[3]];
+        visible ??= [];
         return Ort.Run(session,
             ("features", features, featureShape),
             ("memory_features", memoryFeatures, memoryShape),
-            ("memory_labels", memoryLabels, labelShape))["labels"];
+            ("memory_labels", memoryLabels, labelShape),
+            (LabelPropagationDecoder.VisibilityInput, visible, [visible.Length / memoryCount, memoryCount]))["labels"];
     }
 
     /// <summary>Standard normal samples (Box-Muller): random directions in feature space.</summary>

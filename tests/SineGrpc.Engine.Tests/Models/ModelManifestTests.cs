@@ -2,7 +2,7 @@ using SineGrpc.Engine.Models;
 
 namespace SineGrpc.Engine.Tests.Models;
 
-/// <summary>model.json's mask geometry: mask_scale (SINE's 4 cells per feature cell) or the older mask_stride.</summary>
+/// <summary>model.json's mask geometry (mask_scale, SINE's 4 cells per feature cell, or the older mask_stride) and optional inputs.</summary>
 public sealed class ModelManifestTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("sinegrpc-manifest-").FullName;
@@ -45,5 +45,16 @@ public sealed class ModelManifestTests : IDisposable
         Assert.Throws<InvalidDataException>(() => ModelManifest.Read(Write("\"version\": \"1\"")));
         Assert.Throws<InvalidDataException>(() => ModelManifest.Read(Write("\"mask_scale\": 4, \"mask_stride\": 4")));
         Assert.Throws<InvalidDataException>(() => ModelManifest.Read(Write("\"mask_scale\": 4", "magic")));
+    }
+
+    [Fact]
+    public void Optional_inputs_are_only_those_the_service_feeds_and_for_their_kind()
+    {
+        Assert.Empty(ModelManifest.Read(Write("\"mask_scale\": 4")).OptionalInputs);
+
+        var tokens = Assert.Throws<InvalidDataException>(() => ModelManifest.Read(Write("\"mask_scale\": 4, \"optional_inputs\": [\"memory_visible\"]")));
+        Assert.Contains("'memory_visible' is for dense models", tokens.Message);
+        var unknown = Assert.Throws<InvalidDataException>(() => ModelManifest.Read(Write("\"mask_scale\": 4, \"optional_inputs\": [\"prompt_points\"]")));
+        Assert.Contains("'prompt_points' is not an input the service can feed", unknown.Message);
     }
 }

@@ -17,7 +17,7 @@ public static class EmbeddedModel
     public const string Name = "resnet18-lp";
 
     /// <summary>Bump whenever the files this class writes would change, so that caches rebuild.</summary>
-    public const int BuilderVersion = 3;
+    public const int BuilderVersion = 4;
 
     /// <summary>Written last into a finished bundle: its presence and content say the bundle is complete and current.</summary>
     public const string StampFileName = ".builder-stamp";
@@ -113,6 +113,7 @@ public static class EmbeddedModel
         FeatureStride = options.Stride,
         MaskStride = options.Stride,
         InstanceSource = "connected-components",
+        OptionalInputs = [OptionalInputNames.MemoryVisible],
         Memory = new MemoryDefaults
         {
             Capacity = options.MemoryCapacity,

@@ -46,8 +46,17 @@ public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 
 /// </summary>
 /// <remarks>
 /// Inputs <c>features</c> [1,C,h,w], <c>memory_features</c> [M,C,h,w],
-/// <c>memory_labels</c> [M,L,h,w]; output <c>labels</c> [1,L,h,w]. C, M, L, h and w are
-/// all dynamic.
+/// <c>memory_labels</c> [M,L,h,w] and <c>memory_visible</c> [G,M]; output <c>labels</c>
+/// [1+G,L,h,w]. C, M, L, G, h and w are all dynamic; G may be 0.
+///
+/// The first output is label propagation over the whole memory. Each row of
+/// <c>memory_visible</c> (1 or 0 per memory frame) is a further group of objects that reads
+/// only the frames it marks (objects that joined mid-stream read only the frames stored
+/// since), and gets an output of its own, equal to a run on only those frames: the target
+/// is matched against the memory once, and each group takes its own top k, so a group
+/// costs a top-k pass rather than a run, and with no further group (G = 0, the usual
+/// case) nothing is added to a plain run. The model declares the input in
+/// <c>model.json</c> (<see cref="ModelManifest.OptionalInputs"/>).
 ///
 /// Local matching without a correlation operator: the grids are cut into t x t tiles
 /// (t = <see cref="LabelPropagationOptions.Tile"/>, padded at the bottom and right); a
@@ -57,10 +66,14 @@ public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 
 /// empty tiles), not the M times larger memory, and only each cell's k best candidates are
 /// shifted back. A constant table then removes the candidates beyond the radius (their
 /// relative positions are the same for every tile), and a validity map the padding.
-/// Cost: h*w*(2n+1)²*M*t²*C multiply-adds, linear in the frame's area.
+/// Cost: h*w*(2n+1)²*M*t²*C multiply-adds, linear in the frame's area, plus a top-k pass over
+/// the h*w*(2n+1)²*M*t² affinities per group.
 /// </remarks>
 public static class LabelPropagationDecoder
 {
+    /// <summary>The optional input that groups the memory frames (see the remarks).</summary>
+    public const string VisibilityInput = OptionalInputNames.MemoryVisible;
+
     /// <summary>Added to the affinity of cells outside the radius or in the padding: large enough to lose every softmax, finite so that nothing turns into NaN.</summary>
     private const float OutsidePenalty = -1e4f;
 
@@ -79,6 +92,7 @@ public static class LabelPropagationDecoder
         var features = g.Input("features", 1, "channels", "height", "width");
         var memoryFeatures = g.Input("memory_features", "memory", "channels", "height", "width");
         var memoryLabels = g.Input("memory_labels", "memory", "labels", "height", "width");
+        var visible = g.Input(VisibilityInput, "groups", "memory");
 
         string Dim(string tensor, long axis) => g.Node("Gather", [g.Node("Shape", [tensor]), g.Int64s(axis)], Attr.Int("axis", 0)); // [1]
         string Cat(params string[] parts) => g.Node("Concat", parts, Attr.Int("axis", 0));
@@ -91,6 +105,8 @@ public static class LabelPropagationDecoder
         var w = Dim(features, 3);
         var memoryCount = Dim(memoryFeatures, 0);
         var labelCount = Dim(memoryLabels, 1);
+        var laterGroups = Dim(visible, 0);
+        var groups = Add(laterGroups, g.Int64s(1));                                             // every frame, then each row
         var tile = g.Int64s(t);
 
         // Pad to whole tiles: pad = (t - size mod t) mod t; tile grid Th x Tw, T = Th * Tw.
@@ -104,6 +120,7 @@ public static class LabelPropagationDecoder
         // A ring of n empty tiles all round a tile grid [Th, Tw, ., .], so that every neighbour
         // tile exists. (Padded after tiling, so that the big transposes move no padding.)
         var ringPads = g.Int64s(n, n, 0, 0, n, n, 0, 0);
+        var groupRingPads = g.Int64s(0, n, n, 0, 0, 0, n, n, 0, 0);   // the same, behind a group axis
 
         // Target tiles [Th+2n, Tw+2n, t², C], with a ring of n empty tiles all round, so that
         // the target grid can be shifted by up to n tiles each way (below).
@@ -133,16 +150,22 @@ public static class LabelPropagationDecoder
         valid = Reshape(valid, Cat(tilesH, tile, tilesW, tile));
         valid = g.Node("Transpose", [valid], Attr.Ints("perm", 0, 2, 1, 3));
         var padding = Mul(g.Node("Sub", [Reshape(valid, Cat(tiles, g.Int64s(1, 1, cellsPerTile))), g.Float(1f)]), g.Float(-OutsidePenalty));
+        // The memory frames a further group does not read, pushed below every real candidate
+        // the same way: [G, 1, 1, M, 1], against affinities [G, T, t², M, t²].
+        var hidden = Mul(g.Node("Sub", [visible, g.Float(1f)]), g.Float(-OutsidePenalty));
+        hidden = Reshape(hidden, Cat(laterGroups, g.Int64s(1, 1), memoryCount, g.Int64s(1)));
 
         // Per neighbour offset o: every memory tile p against the target tile p - o gives
         // affinities [T, t², M*t²], pushed below every real candidate where beyond the radius
-        // or in the padding, and their own top k; shifted back by o, each target tile then has
-        // the top k of its neighbour at +o. The overall top k is among these D*k. (Doing it
-        // per neighbour never materialises all D*M*t² candidates at once.)
+        // or in the padding (and, per group, in the frames it does not read), and their own top
+        // k per group; shifted back by o, each target tile then has the top k of its neighbour
+        // at +o. The overall top k is among these D*k. (Doing it per neighbour never
+        // materialises all D*M*t² candidates at once.)
         var radiusTable = RadiusTable(g, t, n, r);                                                // [D, 1, t², 1, t²]
         var candidatesPerDirection = Mul(memoryCount, g.Int64s(cellsPerTile));
         var kEach = g.Node("Min", [candidatesPerDirection, g.Int64s(options.TopK)]);
-        var axes = g.Int64s(0, 1);
+        var tileAxes = g.Int64s(0, 1);
+        var groupTileAxes = g.Int64s(1, 2);
         var outside = g.Float(2 * OutsidePenalty);
         var scores = new string[directions];
         var positions = new string[directions];
@@ -153,57 +176,72 @@ public static class LabelPropagationDecoder
             {
                 // Ring-padded grids sliced at (dy, dx) line target tile a up with tile a + o,
                 // o = (dy - n, dx - n); sliced at (2n - dy, 2n - dx), memory tile p with p - o.
-                string Slice(string x, long y, long xOffset) =>
+                string Slice(string x, long y, long xOffset, string axes) =>
                     g.Node("Slice", [x, g.Int64s(y, xOffset), Cat(Add(tilesH, g.Int64s(y)), Add(tilesW, g.Int64s(xOffset))), axes]);
-                string Shifted(string x) => Slice(x, 2 * n - dy, 2 * n - dx);
-                string Neighbours(string x) => Slice(x, dy, dx);
+                string Shifted(string x) => Slice(x, 2 * n - dy, 2 * n - dx, tileAxes);
+                string Neighbours(string x) => Slice(x, dy, dx, tileAxes);
+                string GroupNeighbours(string x) => Slice(x, dy, dx, groupTileAxes);
 
                 var i = dy * span + dx;
                 var shiftedTarget = Reshape(Shifted(target), Cat(tiles, g.Int64s(cellsPerTile), channels)); // [T, t², C]
                 var affinity = g.Node("MatMul", [shiftedTarget, memory]);                           // [T, t², M*t²]
                 var penalty = Add(g.Node("Gather", [radiusTable, g.Int64(i)], Attr.Int("axis", 0)), padding); // [T, t², 1, t²]
                 affinity = Add(Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile), memoryCount, g.Int64s(cellsPerTile))), penalty);
-                affinity = Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile, -1)));
-                var best = g.Node("TopK", [affinity, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
+                // Every frame's top k as they are (no copy), then each further group's among its
+                // own frames (nothing at all when there is none): [1+G, T, t², k].
+                var everyFrame = Reshape(affinity, Cat(g.Int64s(1), tiles, g.Int64s(cellsPerTile), candidatesPerDirection));
+                var ownFrames = Reshape(Add(g.Node("Unsqueeze", [affinity, g.Int64s(0)]), hidden),
+                    Cat(laterGroups, tiles, g.Int64s(cellsPerTile), candidatesPerDirection));
+                var bestOfAll = g.Node("TopK", [everyFrame, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
+                var bestOfOwn = g.Node("TopK", [ownFrames, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
+                string[] best =
+                [
+                    g.Node("Concat", [bestOfAll[0], bestOfOwn[0]], Attr.Int("axis", 0)),
+                    g.Node("Concat", [bestOfAll[1], bestOfOwn[1]], Attr.Int("axis", 0)),
+                ];
 
                 // Back to target tiles. A target tile whose neighbour at +o lies outside the grid
                 // gets candidates that lose every comparison (and point at the ring's empty labels).
                 string ShiftBack(string x, params string[] fill) =>
-                    Reshape(Neighbours(g.Node("Pad", [Reshape(x, Cat(tilesH, tilesW, g.Int64s(cellsPerTile), kEach)), ringPads, .. fill])), Cat(tiles, g.Int64s(cellsPerTile), kEach));
+                    Reshape(GroupNeighbours(g.Node("Pad", [Reshape(x, Cat(groups, tilesH, tilesW, g.Int64s(cellsPerTile), kEach)), groupRingPads, .. fill])),
+                        Cat(groups, tiles, g.Int64s(cellsPerTile), kEach));
                 scores[i] = ShiftBack(best[0], outside);
                 positions[i] = Add(ShiftBack(best[1]), Mul(candidatesPerDirection, g.Int64s(i))); // index among all D*M*t²
                 candidateLabels[i] = Reshape(Neighbours(labels), Cat(tiles, perTile, labelCount));   // [T, M*t², L]
             }
         }
 
-        var shortlist = g.Node("Concat", scores, Attr.Int("axis", 2));                            // [T, t², D*k]
-        var shortlistPositions = g.Node("Concat", positions, Attr.Int("axis", 2));
+        var shortlist = g.Node("Concat", scores, Attr.Int("axis", 3));                            // [G, T, t², D*k]
+        var shortlistPositions = g.Node("Concat", positions, Attr.Int("axis", 3));
         // k = min(TopK, candidates), so that a tiny memory still works.
-        var k = g.Node("Min", [Dim(shortlist, 2), g.Int64s(options.TopK)]);
+        var k = g.Node("Min", [Dim(shortlist, 3), g.Int64s(options.TopK)]);
         var top = g.Node("TopK", [shortlist, k], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 1));
-        var weights = g.Node("Softmax", [g.Node("Div", [top[0], g.Float(options.Temperature)])], Attr.Int("axis", -1)); // [T, t², k]
-        var chosenPositions = g.Node("GatherElements", [shortlistPositions, top[1]], Attr.Int("axis", 2));
+        var weights = g.Node("Softmax", [g.Node("Div", [top[0], g.Float(options.Temperature)])], Attr.Int("axis", -1)); // [G, T, t², k]
+        var chosenPositions = g.Node("GatherElements", [shortlistPositions, top[1]], Attr.Int("axis", 3));
 
+        // The labels are gathered tile by tile, every group's choices at once: [T, G*t²*k, L].
         var allLabels = g.Node("Concat", candidateLabels, Attr.Int("axis", 1));                  // [T, D*M*t², L]
-        var indices = Reshape(chosenPositions, Cat(tiles, g.Int64s(-1, 1)));                    // [T, t²*k, 1]
-        var chosen = g.Node("GatherND", [allLabels, indices], Attr.Int("batch_dims", 1));         // [T, t²*k, L]
-        chosen = Reshape(chosen, Cat(tiles, g.Int64s(cellsPerTile), k, labelCount));            // [T, t², k, L]
-        var weighted = Mul(chosen, g.Node("Unsqueeze", [weights, g.Int64s(3)]));
-        var propagated = g.Node("ReduceSum", [weighted, g.Int64s(2)], Attr.Int("keepdims", 0)); // [T, t², L]
+        var groupsInTiles = Attr.Ints("perm", 1, 0, 2, 3);                                        // [G, T, ...] <-> [T, G, ...]
+        var indices = Reshape(g.Node("Transpose", [chosenPositions], groupsInTiles), Cat(tiles, g.Int64s(-1, 1)));
+        var chosen = g.Node("GatherND", [allLabels, indices], Attr.Int("batch_dims", 1));
+        chosen = Reshape(chosen, Cat(tiles, groups, g.Int64s(cellsPerTile), k, labelCount));    // [T, G, t², k, L]
+        var tileWeights = g.Node("Transpose", [weights], groupsInTiles);                          // [T, G, t², k]
+        var weighted = Mul(chosen, g.Node("Unsqueeze", [tileWeights, g.Int64s(4)]));
+        var propagated = g.Node("ReduceSum", [weighted, g.Int64s(3)], Attr.Int("keepdims", 0)); // [T, G, t², L]
 
         if (options.Sharpen != 1f)
         {
             var powered = g.Node("Pow", [propagated, g.Float(options.Sharpen)]);
-            var total = g.Node("ReduceSum", [powered, g.Int64s(2)], Attr.Int("keepdims", 1));
+            var total = g.Node("ReduceSum", [powered, g.Int64s(3)], Attr.Int("keepdims", 1));
             propagated = g.Node("Div", [powered, g.Node("Max", [total, g.Float(1e-12f)])]);
         }
 
-        // Back to the grid: [Th, Tw, t, t, L] -> [L, Th, t, Tw, t] -> [1, L, Hp, Wp] -> crop.
-        var grid = Reshape(propagated, Cat(tilesH, tilesW, tile, tile, labelCount));
-        grid = g.Node("Transpose", [grid], Attr.Ints("perm", 4, 0, 2, 1, 3));
-        grid = Reshape(grid, Cat(g.Int64s(1), labelCount, Add(h, padH), Add(w, padW)));
+        // Back to the grid: [Th, Tw, G, t, t, L] -> [G, L, Th, t, Tw, t] -> [G, L, Hp, Wp] -> crop.
+        var grid = Reshape(propagated, Cat(tilesH, tilesW, groups, tile, tile, labelCount));
+        grid = g.Node("Transpose", [grid], Attr.Ints("perm", 2, 5, 0, 3, 1, 4));
+        grid = Reshape(grid, Cat(groups, labelCount, Add(h, padH), Add(w, padW)));
         var output = g.Node("Slice", [grid, g.Int64s(0, 0), Cat(h, w), g.Int64s(2, 3)]);
-        g.Output(output, "labels", 1, "labels", "height", "width");
+        g.Output(output, "labels", "groups", "labels", "height", "width");
         return g.Build($"Dense label propagation: {options}");
     }
 
