@@ -47,9 +47,10 @@ public sealed class EngineOptions
     /// Dense-memory models (the embedded one): the most different frames a stream's objects
     /// may be prompted on at once. Each such frame's features stay in the stream's memory
     /// while an object is anchored there (14 MB a frame for 854x480 video on the embedded
-    /// model), and objects that joined on different frames are decoded apart, one decoder
-    /// run per frame they joined on; without a bound one stream could hold a gigabyte and
-    /// take a decoder run per object every frame. A prompt beyond it is refused.
+    /// model), and objects that joined on different frames are decoded apart: a top-k pass
+    /// over the memory per frame they joined on (the embedded model's decoder; a whole run
+    /// for other dense bundles); without a bound one stream could hold a gigabyte and take
+    /// that work per object every frame. A prompt beyond it is refused.
     /// </summary>
     [Range(1, int.MaxValue)]
     public int MaxPromptedFrames { get; set; } = 8;

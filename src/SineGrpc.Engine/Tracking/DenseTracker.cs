@@ -161,7 +161,7 @@ internal sealed class DenseTracker : IFrameTracker
     /// <summary>
     /// Refuses a frame whose prompts would make the stream hold more prompted frames than
     /// <see cref="LoadedModel.MaxPromptedFrames"/>: anchor frames kept in memory, or frames
-    /// objects joined on (each a decoder run per frame), whichever are more.
+    /// objects joined on (each a pass of its own over the memory, every frame), whichever are more.
     /// </summary>
     private void CheckPromptedFrames(DenseMemory memory, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber)
     {
@@ -179,7 +179,8 @@ internal sealed class DenseTracker : IFrameTracker
         if (held > limit)
             throw new InvalidInputException(
                 $"with this frame's prompts the stream's objects would be prompted on {held} different frames, over this model's limit of {limit} " +
-                "(each is kept in memory, and objects that joined on different frames are decoded apart): prompt objects together on one frame, " +
+                "(each is kept in memory, and objects that joined on different frames are decoded apart, each group against its own frames): " +
+                "prompt objects together on one frame, " +
                 "or stop tracking some with remove_object_ids");
     }
 
