@@ -194,11 +194,7 @@ internal sealed class DenseTracker : IFrameTracker
             .Where(group => memory.CountSince(group.SinceFrame) > 0)
             .OrderBy(group => group.SinceFrame)
             .ToList();
-        if (groups.Count == 0)
-        {
-            // Nothing to read: every object's frames were evicted (see ForgetUnreadFrames).
-        }
-        else if (_model.DecodesGroupsTogether)
+        if (groups.Count > 0 && _model.DecodesGroupsTogether)
         {
             // The decoder's first answer reads every stored frame: the earliest group's (only
             // frames from on or after its join are kept, see ForgetUnreadFrames). The groups

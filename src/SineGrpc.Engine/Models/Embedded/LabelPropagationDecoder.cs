@@ -13,7 +13,11 @@ namespace SineGrpc.Engine.Models.Embedded;
 /// neighbouring tiles only, so the cost grows with the frame's area instead of its square;
 /// the result does not depend on it.
 /// </param>
-/// <param name="Sharpen">The propagated labels are raised to this power and renormalised (1 = as propagated).</param>
+/// <param name="Sharpen">
+/// The propagated labels are raised to this power and renormalised over every label (1 = as
+/// propagated). Objects that joined on different frames are then sharpened among all
+/// objects, not among their own group's alone as a run per group would.
+/// </param>
 public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 0.2f, int Radius = 16, int TileSize = 0, float Sharpen = 1f)
 {
     public static LabelPropagationOptions Default { get; } = new();
