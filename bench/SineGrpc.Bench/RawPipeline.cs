@@ -46,7 +46,6 @@ internal static class RawPipeline
         var capacity = manifest.Memory.Capacity;
         var memoryFeatures = new float[capacity * featureSize];
         var memoryLabels = new float[capacity * labelSize];
-        var grouped = manifest.OptionalInputs.Contains(OptionalInputNames.MemoryVisible);
         var stored = 0;
         var stats = new LatencyStats();
         var stages = new StageMeans();
@@ -77,11 +76,7 @@ internal static class RawPipeline
                 using var target = OrtValue.CreateTensorValueFromMemory(features, [1, c, h, w]);
                 using var mf = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memoryFeatures.AsMemory(0, stored * featureSize), [stored, c, h, w]);
                 using var ml = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, memoryLabels.AsMemory(0, stored * labelSize), [stored, 2, h, w]);
-                // One object prompted on the first frame: no further group of objects (when the decoder takes groups).
-                using var mv = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Memory<float>.Empty, [0, stored]);
-                using var outputs = grouped
-                    ? decoderSession.Run(["features", "memory_features", "memory_labels", OptionalInputNames.MemoryVisible], [target, mf, ml, mv], ["labels"])
-                    : decoderSession.Run(["features", "memory_features", "memory_labels"], [target, mf, ml], ["labels"]);
+                using var outputs = decoderSession.Run(["features", "memory_features", "memory_labels"], [target, mf, ml], ["labels"]);
                 var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                 if (t >= measureFrom)
                 {

@@ -7,8 +7,8 @@ namespace SineGrpc.Engine.Models;
 /// <summary>A model bundle with its ONNX components loaded and ready to run.</summary>
 public sealed class LoadedModel : IDisposable
 {
-    internal LoadedModel(string folder, ModelManifest manifest, OnnxComponent encoder, OnnxComponent decoder, OnnxComponent? pool, EncoderBatcher? batcher,
-        int maxPromptedFrames)
+    internal LoadedModel(string folder, ModelManifest manifest, OnnxComponent encoder, OnnxComponent decoder, OnnxComponent? pool, OnnxComponent? groupedDecoder,
+        EncoderBatcher? batcher, int maxPromptedFrames)
     {
         MaxPromptedFrames = maxPromptedFrames;
         Folder = folder;
@@ -16,6 +16,7 @@ public sealed class LoadedModel : IDisposable
         Encoder = encoder;
         Decoder = decoder;
         Pool = pool;
+        GroupedDecoder = groupedDecoder;
         Batcher = batcher;
     }
 
@@ -25,6 +26,12 @@ public sealed class LoadedModel : IDisposable
     public OnnxComponent Encoder { get; }
     public OnnxComponent Decoder { get; }
     public OnnxComponent? Pool { get; }
+
+    /// <summary>
+    /// Dense models, optional (<see cref="ComponentFiles.GroupedDecoder"/>): answers objects that
+    /// joined on different frames in one run rather than a <see cref="Decoder"/> run per join frame.
+    /// </summary>
+    public OnnxComponent? GroupedDecoder { get; }
 
     /// <summary>Merges encoder work of concurrent streams; null when batching is off.</summary>
     public EncoderBatcher? Batcher { get; }
@@ -37,12 +44,6 @@ public sealed class LoadedModel : IDisposable
     /// (<see cref="EngineOptions.MaxPromptedFrames"/>); 0 for token memory, which has no such limit.
     /// </summary>
     public int MaxPromptedFrames { get; }
-
-    /// <summary>
-    /// A dense decoder that takes <see cref="OptionalInputNames.MemoryVisible"/>: objects that joined on
-    /// different frames are decoded in one run rather than one run per join frame.
-    /// </summary>
-    public bool DecodesGroupsTogether => Manifest.OptionalInputs.Contains(OptionalInputNames.MemoryVisible);
 
     public MemoryPolicy DefaultPolicy =>
         new(Manifest.Memory.Capacity, Manifest.Memory.FixFirstFrame, Manifest.Memory.DecayRatio);
@@ -62,16 +63,38 @@ public sealed class LoadedModel : IDisposable
         var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder), manifest.Name);
         var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder), manifest.Name);
         var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile), manifest.Name) : null;
-        foreach (var input in manifest.OptionalInputs.Where(input => !decoder.InputNames.Contains(input)))
+        // Its runs count as decoder runs: a frame still takes one.
+        var grouped = manifest.Files.GroupedDecoder is { } groupedFile ? sessions.Create("decoder", Path.Combine(folder, groupedFile), manifest.Name) : null;
+        try
+        {
+            if (manifest.MemoryKind == MemoryKinds.Dense)
+            {
+                CheckInputs(folder, manifest.Files.Decoder, decoder, DenseInputs);
+                if (grouped is not null)
+                    CheckInputs(folder, manifest.Files.GroupedDecoder!, grouped, [.. DenseInputs, DenseDecoderInputs.MemoryVisible]);
+            }
+        }
+        catch
         {
             encoder.Dispose();
             decoder.Dispose();
             pool?.Dispose();
-            throw new InvalidDataException($"{folder}: model.json declares the optional input '{input}', which {manifest.Files.Decoder} does not have");
+            grouped?.Dispose();
+            throw;
         }
         var batcher = batching is { Enabled: true } ? new EncoderBatcher(encoder, batching, metrics ?? new EngineMetrics()) : null;
-        return new LoadedModel(folder, manifest, encoder, decoder, pool, batcher,
+        return new LoadedModel(folder, manifest, encoder, decoder, pool, grouped, batcher,
             manifest.MemoryKind == MemoryKinds.Dense ? maxPromptedFrames : 0);
+    }
+
+    private static readonly string[] DenseInputs = [DenseDecoderInputs.Features, DenseDecoderInputs.MemoryFeatures, DenseDecoderInputs.MemoryLabels];
+
+    // A decoder that wants other inputs than the service feeds would fail on every frame: refuse it at load.
+    private static void CheckInputs(string folder, string file, OnnxComponent component, string[] expected)
+    {
+        if (!component.InputNames.SetEquals(expected))
+            throw new InvalidDataException(
+                $"{folder}: {file} takes inputs [{string.Join(", ", component.InputNames.Order())}]; the service feeds it [{string.Join(", ", expected.Order())}]");
     }
 
     /// <summary>Whether the components record metrics (see <see cref="OnnxComponent.RecordsMetrics"/>).</summary>
@@ -82,6 +105,8 @@ public sealed class LoadedModel : IDisposable
         {
             Encoder.RecordsMetrics = value;
             Decoder.RecordsMetrics = value;
+            if (GroupedDecoder is not null)
+                GroupedDecoder.RecordsMetrics = value;
             if (Pool is not null)
                 Pool.RecordsMetrics = value;
         }
@@ -93,5 +118,6 @@ public sealed class LoadedModel : IDisposable
         Encoder.Dispose();
         Decoder.Dispose();
         Pool?.Dispose();
+        GroupedDecoder?.Dispose();
     }
 }

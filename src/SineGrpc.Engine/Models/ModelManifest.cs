@@ -68,13 +68,6 @@ public sealed record ModelManifest
 
     public MemoryDefaults Memory { get; init; } = new();
 
-    /// <summary>
-    /// Optional decoder inputs the model takes, among those the service knows how to feed:
-    /// <see cref="OptionalInputNames.MemoryVisible"/> (dense models: per group of objects, the memory
-    /// frames it reads, so that objects that joined on different frames share one decoder run).
-    /// </summary>
-    public string[] OptionalInputs { get; init; } = [];
-
     /// <summary>ONNX file names of the components, relative to the bundle folder.</summary>
     public ComponentFiles Files { get; init; } = new();
 
@@ -114,13 +107,8 @@ public sealed record ModelManifest
             throw new InvalidDataException($"{path}: instance_source must be '{InstanceSources.Model}' or '{InstanceSources.ConnectedComponents}'");
         if (InstanceSource == InstanceSources.Model && MemoryKind != MemoryKinds.Tokens)
             throw new InvalidDataException($"{path}: instance_source 'model' needs a tokens model (its decoder's ins_logits and ins_masks)");
-        foreach (var input in OptionalInputs)
-        {
-            if (input != OptionalInputNames.MemoryVisible)
-                throw new InvalidDataException($"{path}: optional_inputs: '{input}' is not an input the service can feed (it knows '{OptionalInputNames.MemoryVisible}')");
-            if (MemoryKind != MemoryKinds.Dense)
-                throw new InvalidDataException($"{path}: optional_inputs: '{input}' is for dense models");
-        }
+        if (Files.GroupedDecoder is not null && MemoryKind != MemoryKinds.Dense)
+            throw new InvalidDataException($"{path}: files.grouped_decoder is for dense models");
     }
 
     public static readonly JsonSerializerOptions JsonOptions = new()
@@ -137,9 +125,14 @@ public static class InstanceSources
     public const string ConnectedComponents = "connected-components";
 }
 
-public static class OptionalInputNames
+/// <summary>The inputs of a dense model's decoders (DESIGN.md §3), and of its optional grouped decoder.</summary>
+public static class DenseDecoderInputs
 {
-    /// <summary>Dense decoders: [G, M], 1 where group g of objects reads memory frame m; the output is then [G, L, h, w].</summary>
+    public const string Features = "features";
+    public const string MemoryFeatures = "memory_features";
+    public const string MemoryLabels = "memory_labels";
+
+    /// <summary>Grouped decoder only: [G, M], G >= 1, 1 where further group g of objects reads memory frame m; the output is then [1+G, L, h, w].</summary>
     public const string MemoryVisible = "memory_visible";
 }
 
@@ -163,4 +156,11 @@ public sealed record ComponentFiles
     public string Decoder { get; init; } = "decoder.onnx";
     /// <summary>Tokens models only: the mask-pooling graph.</summary>
     public string? Pool { get; init; }
+
+    /// <summary>
+    /// Dense models, optional: the decoder with <see cref="DenseDecoderInputs.MemoryVisible"/>,
+    /// which answers objects that joined on different frames in one run. Without it they are
+    /// decoded one <see cref="Decoder"/> run per frame they joined on.
+    /// </summary>
+    public string? GroupedDecoder { get; init; }
 }

@@ -16,14 +16,14 @@ namespace SineGrpc.Engine.Tracking;
 /// those frames call them background wherever they already were. So objects are
 /// decoded in groups by the frame they joined on, each group against only the frames
 /// that know it (one group in the usual case where every object is prompted on the first
-/// frame), and the groups' answers are merged. A decoder that takes
-/// <see cref="OptionalInputNames.MemoryVisible"/> answers every group in one run (the
-/// embedded model's does); any other runs once per group.
+/// frame), and the groups' answers are merged. A model with a grouped decoder
+/// (<see cref="LoadedModel.GroupedDecoder"/>; the embedded one has it) answers every group in
+/// one run; any other runs its decoder once per group.
 /// </summary>
 internal sealed class DenseTracker : IFrameTracker
 {
-    private static readonly string[] DecoderInputs = ["features", "memory_features", "memory_labels"];
-    private static readonly string[] GroupedDecoderInputs = [.. DecoderInputs, OptionalInputNames.MemoryVisible];
+    private static readonly string[] DecoderInputs = [DenseDecoderInputs.Features, DenseDecoderInputs.MemoryFeatures, DenseDecoderInputs.MemoryLabels];
+    private static readonly string[] GroupedDecoderInputs = [.. DecoderInputs, DenseDecoderInputs.MemoryVisible];
     private static readonly string[] DecoderOutputs = ["labels"];
 
     private readonly LoadedModel _model;
@@ -194,14 +194,14 @@ internal sealed class DenseTracker : IFrameTracker
             .Where(group => memory.CountSince(group.SinceFrame) > 0)
             .OrderBy(group => group.SinceFrame)
             .ToList();
-        if (groups.Count > 0 && _model.DecodesGroupsTogether)
+        // The grouped decoder's first answer reads every stored frame: the earliest group's (only
+        // frames from on or after its join are kept, see ForgetUnreadFrames). The groups that
+        // joined later each get an answer of their own after it.
+        var firstReadsAll = groups.Count > 0 && memory.CountSince(groups[0].SinceFrame) == memory.EntryCount;
+        var later = firstReadsAll ? groups.Skip(1).ToList() : groups;
+        if (later.Count > 0 && _model.GroupedDecoder is { } groupedDecoder)
         {
-            // The decoder's first answer reads every stored frame: the earliest group's (only
-            // frames from on or after its join are kept, see ForgetUnreadFrames). The groups
-            // that joined later each get an answer of their own after it.
-            var firstReadsAll = memory.CountSince(groups[0].SinceFrame) == memory.EntryCount;
-            var later = firstReadsAll ? groups.Skip(1).ToList() : groups;
-            using var outputs = await RunGroupedDecoderAsync(features, memory, later, cancellationToken);
+            using var outputs = await RunGroupedDecoderAsync(groupedDecoder, features, memory, later, cancellationToken);
             var decoded = OrtTensors.Data(outputs.First());
             var rowSize = memory.LabelCount * cells;
             if (firstReadsAll)
@@ -211,6 +211,8 @@ internal sealed class DenseTracker : IFrameTracker
         }
         else
         {
+            // One group that reads every frame (the usual case: one plain run), or a model
+            // without a grouped decoder (a run per group).
             foreach (var group in groups)
             {
                 using var outputs = await RunDecoderAsync(features, memory, group.SinceFrame, group.Channels, memory.CountSince(group.SinceFrame), cancellationToken);
@@ -255,27 +257,27 @@ internal sealed class DenseTracker : IFrameTracker
 
     /// <summary>
     /// Decodes in one run against the whole memory (read where it lies, its labels on every
-    /// channel), and for each of <paramref name="groups"/> against only the frames it reads
-    /// (<see cref="OptionalInputNames.MemoryVisible"/>): [1 + groups, L, h, w].
+    /// channel), and for each of <paramref name="groups"/> (at least one) against only the
+    /// frames it reads (<see cref="DenseDecoderInputs.MemoryVisible"/>): [1 + groups, L, h, w].
     /// </summary>
-    private async Task<IDisposableReadOnlyCollection<OrtValue>> RunGroupedDecoderAsync(FeatureMap features, DenseMemory memory, List<ObjectGroup> groups,
-        CancellationToken cancellationToken)
+    private static async Task<IDisposableReadOnlyCollection<OrtValue>> RunGroupedDecoderAsync(OnnxComponent decoder, FeatureMap features, DenseMemory memory,
+        List<ObjectGroup> groups, CancellationToken cancellationToken)
     {
         var cells = memory.Cells;
         var m = memory.EntryCount;
         var allChannels = new int[memory.ObjectIds.Count];
         for (var i = 0; i < allChannels.Length; i++)
             allChannels[i] = i + 1;
-        using var lease = await _model.Decoder.LeaseAsync(cancellationToken);
-        using var memoryLabels = _model.Decoder.InputMemory.Rent(m * memory.LabelCount * cells);
+        using var lease = await decoder.LeaseAsync(cancellationToken);
+        using var memoryLabels = decoder.InputMemory.Rent(m * memory.LabelCount * cells);
         memory.CopyLabelsTo(memoryLabels.Span, int.MinValue, allChannels);
-        using var visible = _model.Decoder.InputMemory.Rent(Math.Max(1, groups.Count * m));   // none at all in the usual case
+        using var visible = decoder.InputMemory.Rent(groups.Count * m);
         for (var g = 0; g < groups.Count; g++)
             memory.MarkFramesSince(groups[g].SinceFrame, visible.Span.Slice(g * m, m));
         using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
         using var memFeatures = memory.FeaturesAsOrtValue();
         using var memLabels = memoryLabels.AsOrtValue(m, memory.LabelCount, memory.Height, memory.Width);
-        using var visibleValue = visible.PrefixAsOrtValue(groups.Count, m);
+        using var visibleValue = visible.AsOrtValue(groups.Count, m);
         return await lease.RunAsync(GroupedDecoderInputs, [target, memFeatures, memLabels, visibleValue], DecoderOutputs);
     }
 

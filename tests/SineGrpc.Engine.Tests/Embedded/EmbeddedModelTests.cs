@@ -53,10 +53,11 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Equal((defaults.MemoryCapacity, defaults.FixFirstFrame, defaults.DecayRatio),
             (manifest.Memory.Capacity, manifest.Memory.FixFirstFrame, manifest.Memory.DecayRatio));
         Assert.Contains($"top-{defaults.TopK},", manifest.Description);
-        // Its decoder answers objects that joined on different frames in one run.
-        Assert.Equal([OptionalInputNames.MemoryVisible], manifest.OptionalInputs);
         Assert.True(File.Exists(Path.Combine(folder, manifest.Files.Encoder)));
         Assert.True(File.Exists(Path.Combine(folder, manifest.Files.Decoder)));
+        // And the decoder that answers objects that joined on different frames in one run.
+        Assert.Equal("decoder_groups.onnx", manifest.Files.GroupedDecoder);
+        Assert.True(File.Exists(Path.Combine(folder, manifest.Files.GroupedDecoder!)));
     }
 
     [Theory]
@@ -216,7 +217,7 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         var folder = NewScratchFolder();
         var decoderPath = Path.Combine(folder, "decoder.onnx");
         var options = new LabelPropagationOptions(topK, 0.2f, radius, tileSize);
-        LabelPropagationDecoder.Build(options).WriteToFile(decoderPath);
+        LabelPropagationDecoder.Build(options, grouped: true).WriteToFile(decoderPath);
         var random = new Random(height + width + radius);
         var target = Gaussian(random, channels * height * width);
         var memoryFeatures = Gaussian(random, memoryCount * channels * height * width);
@@ -407,19 +408,22 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         Assert.Equal(new[] { EmbeddedModel.Name, Path.GetFileName(folders[0]) }.Order(), Directory.GetDirectories(root).Select(d => Path.GetFileName(d)).Order());
     }
 
-    /// <param name="visible">[G, M] further groups of memory frames (1 = read); null for none.</param>
+    /// <param name="visible">[G, M] further groups of memory frames (1 = read), for a grouped decoder; null for a plain one.</param>
     private static (float[] Data, long[] Shape) RunDecoder(string path, float[] features, long[] featureShape,
         float[] memoryFeatures, float[] memoryLabels, int memoryCount, int labelCount, float[]? visible = null)
     {
         using var session = new InferenceSession(path);
         long[] memoryShape = [memoryCount, featureShape[1], featureShape[2], featureShape[3]];
         long[] labelShape = [memoryCount, labelCount, featureShape[2], featureShape[3]];
-        visible ??= [];
-        return Ort.Run(session,
+        List<(string, float[], long[])> inputs =
+        [
             ("features", features, featureShape),
             ("memory_features", memoryFeatures, memoryShape),
             ("memory_labels", memoryLabels, labelShape),
-            (LabelPropagationDecoder.VisibilityInput, visible, [visible.Length / memoryCount, memoryCount]))["labels"];
+        ];
+        if (visible is not null)
+            inputs.Add((DenseDecoderInputs.MemoryVisible, visible, [visible.Length / memoryCount, memoryCount]));
+        return Ort.Run(session, [.. inputs])["labels"];
     }
 
     /// <summary>Standard normal samples (Box-Muller): random directions in feature space.</summary>

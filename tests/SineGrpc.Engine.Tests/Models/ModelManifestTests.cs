@@ -2,7 +2,7 @@ using SineGrpc.Engine.Models;
 
 namespace SineGrpc.Engine.Tests.Models;
 
-/// <summary>model.json's mask geometry (mask_scale, SINE's 4 cells per feature cell, or the older mask_stride) and optional inputs.</summary>
+/// <summary>model.json's mask geometry (mask_scale, SINE's 4 cells per feature cell, or the older mask_stride) and component files.</summary>
 public sealed class ModelManifestTests : IDisposable
 {
     private readonly string _folder = Directory.CreateTempSubdirectory("sinegrpc-manifest-").FullName;
@@ -48,13 +48,13 @@ public sealed class ModelManifestTests : IDisposable
     }
 
     [Fact]
-    public void Optional_inputs_are_only_those_the_service_feeds_and_for_their_kind()
+    public void A_grouped_decoder_is_for_dense_models()
     {
-        Assert.Empty(ModelManifest.Read(Write("\"mask_scale\": 4")).OptionalInputs);
+        Assert.Null(ModelManifest.Read(Write("\"mask_scale\": 4")).Files.GroupedDecoder);
 
-        var tokens = Assert.Throws<InvalidDataException>(() => ModelManifest.Read(Write("\"mask_scale\": 4, \"optional_inputs\": [\"memory_visible\"]")));
-        Assert.Contains("'memory_visible' is for dense models", tokens.Message);
-        var unknown = Assert.Throws<InvalidDataException>(() => ModelManifest.Read(Write("\"mask_scale\": 4, \"optional_inputs\": [\"prompt_points\"]")));
-        Assert.Contains("'prompt_points' is not an input the service can feed", unknown.Message);
+        var path = Write("\"mask_scale\": 4");
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"pool\": \"pool.onnx\"", "\"pool\": \"pool.onnx\", \"grouped_decoder\": \"decoder_groups.onnx\""));
+        var error = Assert.Throws<InvalidDataException>(() => ModelManifest.Read(path));
+        Assert.Contains("files.grouped_decoder is for dense models", error.Message);
     }
 }

@@ -1,18 +1,15 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using OpenCvSharp;
-using Onnx;
 using SineGrpc.Engine.Models;
 using SineGrpc.Engine.Sessions;
-using SineGrpc.Engine.Tests.TestModels;
 using SineGrpc.Engine.Tracking;
 
 namespace SineGrpc.Engine.Tests.Tracking;
 
 /// <summary>
-/// The small embedded model twice: as built (its decoder takes <c>memory_visible</c> and
-/// answers every group of objects in one run) and as a three-input dense bundle that
-/// declares no optional input (decoded one run per group).
+/// The small embedded model twice: as built (with its grouped decoder, which answers every
+/// group of objects in one run) and as a dense bundle without one (a run per group).
 /// </summary>
 public sealed class GroupedAndPerGroupModelsFixture : IDisposable
 {
@@ -25,12 +22,7 @@ public sealed class GroupedAndPerGroupModelsFixture : IDisposable
         Directory.CreateDirectory(_perGroupFolder);
         foreach (var file in Directory.GetFiles(folder))
             File.Copy(file, Path.Combine(_perGroupFolder, Path.GetFileName(file)));
-        var decoderPath = Path.Combine(_perGroupFolder, Grouped.Manifest.Files.Decoder);
-        ModelProto decoder;
-        using (var stream = File.OpenRead(decoderPath))
-            decoder = ModelProto.Parser.ParseFrom(stream);
-        PerGroupDenseDecoder.WithoutVisibility(decoder).WriteToFile(decoderPath);
-        (Grouped.Manifest with { OptionalInputs = [] }).Write(Path.Combine(_perGroupFolder, "model.json"));
+        (Grouped.Manifest with { Files = Grouped.Manifest.Files with { GroupedDecoder = null } }).Write(Path.Combine(_perGroupFolder, "model.json"));
         var options = Options.Create(new EngineOptions
         {
             Device = "cpu",
@@ -69,19 +61,21 @@ public sealed class GroupedDecodingTests(GroupedAndPerGroupModelsFixture models)
     {
         using var grouped = new TrackSession(models.Grouped, models.Grouped.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
         using var perGroup = new TrackSession(models.PerGroup, models.PerGroup.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
-        Assert.True(models.Grouped.DecodesGroupsTogether);
-        Assert.False(models.PerGroup.DecodesGroupsTogether);
+        var groupedDecoder = models.Grouped.GroupedDecoder!;
+        Assert.Null(models.PerGroup.GroupedDecoder);
 
         for (var frame = 0; frame < Frames; frame++)
         {
-            var groupedRuns = models.Grouped.Decoder.Runs;
+            var (plainRuns, groupedRuns) = (models.Grouped.Decoder.Runs, groupedDecoder.Runs);
             var perGroupRuns = models.PerGroup.Decoder.Runs;
             using var together = await Frame(grouped, frame);
             using var apart = await Frame(perGroup, frame);
 
-            // A prompt's own frame decodes only the objects known before it.
+            // A prompt's own frame decodes only the objects known before it. One group takes a
+            // plain run; more take one grouped run.
             var groups = frame switch { 0 => 0, < 3 => 1, < 5 => 2, _ => 3 };
-            Assert.Equal(groups == 0 ? 0 : 1, models.Grouped.Decoder.Runs - groupedRuns);
+            Assert.Equal(groups == 1 ? 1 : 0, models.Grouped.Decoder.Runs - plainRuns);
+            Assert.Equal(groups > 1 ? 1 : 0, groupedDecoder.Runs - groupedRuns);
             Assert.Equal(groups, models.PerGroup.Decoder.Runs - perGroupRuns);
 
             Assert.Equal(apart.Objects.Select(o => o.ObjectId), together.Objects.Select(o => o.ObjectId));
@@ -97,20 +91,24 @@ public sealed class GroupedDecodingTests(GroupedAndPerGroupModelsFixture models)
         }
     }
 
-    [Fact]
-    public void A_bundle_that_declares_an_optional_input_its_decoder_lacks_is_refused_at_load()
+    // A decoder that wants other inputs than the service feeds would fail on every frame.
+    [Theory]
+    [InlineData("decoder_groups.onnx", "decoder.onnx", "decoder_groups.onnx takes inputs [features, memory_features, memory_labels, memory_visible]; the service feeds it [features, memory_features, memory_labels]")]
+    [InlineData("decoder.onnx", "decoder.onnx", "decoder.onnx takes inputs [features, memory_features, memory_labels]; the service feeds it [features, memory_features, memory_labels, memory_visible]")]
+    public void A_dense_bundle_whose_decoders_take_other_inputs_is_refused_at_load(string decoder, string groupedDecoder, string expected)
     {
-        var folder = Directory.CreateTempSubdirectory("sinegrpc-bad-optional-").FullName;
+        var folder = Directory.CreateTempSubdirectory("sinegrpc-bad-decoder-").FullName;
         try
         {
-            foreach (var file in Directory.GetFiles(models.PerGroup.Folder))
+            foreach (var file in Directory.GetFiles(models.Grouped.Folder))
                 File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
-            (models.PerGroup.Manifest with { OptionalInputs = [OptionalInputNames.MemoryVisible] }).Write(Path.Combine(folder, "model.json"));
+            var manifest = models.Grouped.Manifest;
+            (manifest with { Files = manifest.Files with { Decoder = decoder, GroupedDecoder = groupedDecoder } }).Write(Path.Combine(folder, "model.json"));
             var sessions = new SessionFactory(Options.Create(new EngineOptions { Device = "cpu" }), NullLogger<SessionFactory>.Instance);
 
             var error = Assert.Throws<InvalidDataException>(() => LoadedModel.Load(folder, sessions, maxPromptedFrames: 8));
 
-            Assert.Contains("declares the optional input 'memory_visible', which decoder.onnx does not have", error.Message);
+            Assert.Contains(expected, error.Message);
         }
         finally
         {

@@ -17,7 +17,7 @@ public static class EmbeddedModel
     public const string Name = "resnet18-lp";
 
     /// <summary>Bump whenever the files this class writes would change, so that caches rebuild.</summary>
-    public const int BuilderVersion = 4;
+    public const int BuilderVersion = 5;
 
     /// <summary>Written last into a finished bundle: its presence and content say the bundle is complete and current.</summary>
     public const string StampFileName = ".builder-stamp";
@@ -91,6 +91,8 @@ public static class EmbeddedModel
         encoder.WriteToFile(Path.Combine(folder, manifest.Files.Encoder));
         LabelPropagationDecoder.Build(options.Decoder)
             .WriteToFile(Path.Combine(folder, manifest.Files.Decoder));
+        LabelPropagationDecoder.Build(options.Decoder, grouped: true)
+            .WriteToFile(Path.Combine(folder, manifest.Files.GroupedDecoder!));
         manifest.Write(Path.Combine(folder, "model.json"));
     }
 
@@ -113,7 +115,7 @@ public static class EmbeddedModel
         FeatureStride = options.Stride,
         MaskStride = options.Stride,
         InstanceSource = "connected-components",
-        OptionalInputs = [OptionalInputNames.MemoryVisible],
+        Files = new ComponentFiles { GroupedDecoder = "decoder_groups.onnx" },
         Memory = new MemoryDefaults
         {
             Capacity = options.MemoryCapacity,

@@ -50,17 +50,16 @@ public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 
 /// </summary>
 /// <remarks>
 /// Inputs <c>features</c> [1,C,h,w], <c>memory_features</c> [M,C,h,w],
-/// <c>memory_labels</c> [M,L,h,w] and <c>memory_visible</c> [G,M]; output <c>labels</c>
-/// [1+G,L,h,w]. C, M, L, G, h and w are all dynamic; G may be 0.
+/// <c>memory_labels</c> [M,L,h,w]; output <c>labels</c> [1,L,h,w]. C, M, L, h and w are
+/// all dynamic.
 ///
-/// The first output is label propagation over the whole memory. Each row of
-/// <c>memory_visible</c> (1 or 0 per memory frame) is a further group of objects that reads
-/// only the frames it marks (objects that joined mid-stream read only the frames stored
-/// since), and gets an output of its own, equal to a run on only those frames: the target
-/// is matched against the memory once, and each group takes its own top k, so a group
-/// costs a top-k pass rather than a run, and with no further group (G = 0, the usual
-/// case) nothing is added to a plain run. The model declares the input in
-/// <c>model.json</c> (<see cref="ModelManifest.OptionalInputs"/>).
+/// The grouped variant (<see cref="ComponentFiles.GroupedDecoder"/>) also takes
+/// <c>memory_visible</c> [G,M], G >= 1, and outputs [1+G,L,h,w]: first the propagation over
+/// the whole memory, then one per row of <c>memory_visible</c> (1 or 0 per memory frame), a
+/// further group of objects that reads only the frames it marks (objects that joined
+/// mid-stream read only the frames stored since), equal to a run on only those frames. The
+/// target is matched against the memory once and each group takes its own top k, so a group
+/// costs a top-k pass rather than a run. (No tensor in it is ever empty: G >= 1.)
 ///
 /// Local matching without a correlation operator: the grids are cut into t x t tiles
 /// (t = <see cref="LabelPropagationOptions.Tile"/>, padded at the bottom and right); a
@@ -75,8 +74,6 @@ public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 
 /// </remarks>
 public static class LabelPropagationDecoder
 {
-    /// <summary>The optional input that groups the memory frames (see the remarks).</summary>
-    public const string VisibilityInput = OptionalInputNames.MemoryVisible;
 
     /// <summary>Added to the affinity of cells outside the radius or in the padding: large enough to lose every softmax, finite so that nothing turns into NaN.</summary>
     private const float OutsidePenalty = -1e4f;
@@ -84,7 +81,8 @@ public static class LabelPropagationDecoder
     /// <summary>Keeps all-zero features (for example padding) from dividing by zero in the normalisation.</summary>
     private const float NormEpsilon = 1e-6f;
 
-    public static ModelProto Build(LabelPropagationOptions options)
+    /// <param name="grouped">Build the grouped variant, with <c>memory_visible</c> (see the remarks).</param>
+    public static ModelProto Build(LabelPropagationOptions options, bool grouped = false)
     {
         options.Validate();
         int t = options.Tile, r = options.Radius;
@@ -96,7 +94,7 @@ public static class LabelPropagationDecoder
         var features = g.Input("features", 1, "channels", "height", "width");
         var memoryFeatures = g.Input("memory_features", "memory", "channels", "height", "width");
         var memoryLabels = g.Input("memory_labels", "memory", "labels", "height", "width");
-        var visible = g.Input(VisibilityInput, "groups", "memory");
+        var visible = grouped ? g.Input(DenseDecoderInputs.MemoryVisible, "groups", "memory") : null;
 
         string Dim(string tensor, long axis) => g.Node("Gather", [g.Node("Shape", [tensor]), g.Int64s(axis)], Attr.Int("axis", 0)); // [1]
         string Cat(params string[] parts) => g.Node("Concat", parts, Attr.Int("axis", 0));
@@ -109,8 +107,8 @@ public static class LabelPropagationDecoder
         var w = Dim(features, 3);
         var memoryCount = Dim(memoryFeatures, 0);
         var labelCount = Dim(memoryLabels, 1);
-        var laterGroups = Dim(visible, 0);
-        var groups = Add(laterGroups, g.Int64s(1));                                             // every frame, then each row
+        var laterGroups = visible is null ? null : Dim(visible, 0);
+        var groups = laterGroups is null ? g.Int64s(1) : Add(laterGroups, g.Int64s(1));         // every frame, then each row
         var tile = g.Int64s(t);
 
         // Pad to whole tiles: pad = (t - size mod t) mod t; tile grid Th x Tw, T = Th * Tw.
@@ -156,8 +154,8 @@ public static class LabelPropagationDecoder
         var padding = Mul(g.Node("Sub", [Reshape(valid, Cat(tiles, g.Int64s(1, 1, cellsPerTile))), g.Float(1f)]), g.Float(-OutsidePenalty));
         // The memory frames a further group does not read, pushed below every real candidate
         // the same way: [G, 1, 1, M, 1], against affinities [G, T, t², M, t²].
-        var hidden = Mul(g.Node("Sub", [visible, g.Float(1f)]), g.Float(-OutsidePenalty));
-        hidden = Reshape(hidden, Cat(laterGroups, g.Int64s(1, 1), memoryCount, g.Int64s(1)));
+        var hidden = visible is null ? null : Mul(g.Node("Sub", [visible, g.Float(1f)]), g.Float(-OutsidePenalty));
+        hidden = hidden is null ? null : Reshape(hidden, Cat(laterGroups!, g.Int64s(1, 1), memoryCount, g.Int64s(1)));
 
         // Per neighbour offset o: every memory tile p against the target tile p - o gives
         // affinities [T, t², M*t²], pushed below every real candidate where beyond the radius
@@ -191,18 +189,21 @@ public static class LabelPropagationDecoder
                 var affinity = g.Node("MatMul", [shiftedTarget, memory]);                           // [T, t², M*t²]
                 var penalty = Add(g.Node("Gather", [radiusTable, g.Int64(i)], Attr.Int("axis", 0)), padding); // [T, t², 1, t²]
                 affinity = Add(Reshape(affinity, Cat(tiles, g.Int64s(cellsPerTile), memoryCount, g.Int64s(cellsPerTile))), penalty);
-                // Every frame's top k as they are (no copy), then each further group's among its
-                // own frames (nothing at all when there is none): [1+G, T, t², k].
+                // Every frame's top k as they are (no copy), then (grouped) each further group's
+                // among its own frames: [1+G, T, t², k].
                 var everyFrame = Reshape(affinity, Cat(g.Int64s(1), tiles, g.Int64s(cellsPerTile), candidatesPerDirection));
-                var ownFrames = Reshape(Add(g.Node("Unsqueeze", [affinity, g.Int64s(0)]), hidden),
-                    Cat(laterGroups, tiles, g.Int64s(cellsPerTile), candidatesPerDirection));
-                var bestOfAll = g.Node("TopK", [everyFrame, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
-                var bestOfOwn = g.Node("TopK", [ownFrames, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
-                string[] best =
-                [
-                    g.Node("Concat", [bestOfAll[0], bestOfOwn[0]], Attr.Int("axis", 0)),
-                    g.Node("Concat", [bestOfAll[1], bestOfOwn[1]], Attr.Int("axis", 0)),
-                ];
+                var best = g.Node("TopK", [everyFrame, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
+                if (hidden is not null)
+                {
+                    var ownFrames = Reshape(Add(g.Node("Unsqueeze", [affinity, g.Int64s(0)]), hidden),
+                        Cat(laterGroups!, tiles, g.Int64s(cellsPerTile), candidatesPerDirection));
+                    var bestOfOwn = g.Node("TopK", [ownFrames, kEach], 2, Attr.Int("axis", -1), Attr.Int("largest", 1), Attr.Int("sorted", 0));
+                    best =
+                    [
+                        g.Node("Concat", [best[0], bestOfOwn[0]], Attr.Int("axis", 0)),
+                        g.Node("Concat", [best[1], bestOfOwn[1]], Attr.Int("axis", 0)),
+                    ];
+                }
 
                 // Back to target tiles. A target tile whose neighbour at +o lies outside the grid
                 // gets candidates that lose every comparison (and point at the ring's empty labels).
@@ -245,7 +246,10 @@ public static class LabelPropagationDecoder
         grid = g.Node("Transpose", [grid], Attr.Ints("perm", 2, 5, 0, 3, 1, 4));
         grid = Reshape(grid, Cat(groups, labelCount, Add(h, padH), Add(w, padW)));
         var output = g.Node("Slice", [grid, g.Int64s(0, 0), Cat(h, w), g.Int64s(2, 3)]);
-        g.Output(output, "labels", "groups", "labels", "height", "width");
+        if (grouped)
+            g.Output(output, "labels", "groups", "labels", "height", "width");
+        else
+            g.Output(output, "labels", 1, "labels", "height", "width");
         return g.Build($"Dense label propagation: {options}");
     }
 
