@@ -74,7 +74,8 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
     }
 
     // One full frame through every component, at a typical size, so the first real
-    // stream does not pay for lazy initialisation (and CUDA for its algorithm search).
+    // stream does not pay for lazy initialisation (and CUDA for its algorithm search);
+    // with a grouped decoder, a second object joins on a later frame so that it runs too.
     // Left out of the metrics: they count the service's work.
     private static async Task WarmupAsync(LoadedModel model)
     {
@@ -87,12 +88,21 @@ public sealed class ModelCatalog(SessionFactory sessions, IOptions<EngineOptions
         // one-pixel line can vanish (and an empty prompt is rejected).
         for (var y = height / 4; y < height / 2; y++)
             mask.Span[(y * width + width / 4)..(y * width + width / 2)].Fill(1);
+        using var laterMask = new Memory.PooledArray<byte>(width * height);
+        laterMask.Span.Clear();
+        for (var y = height / 2; y < 3 * height / 4; y++)
+            laterMask.Span[(y * width + width / 2)..(y * width + 3 * width / 4)].Fill(1);
         model.RecordsMetrics = false;
         try
         {
             using var session = new TrackSession(model, model.DefaultPolicy, new OutputSpec(0, 0, Exclusive: false));
             using (await session.ProcessFrameAsync(new FrameInput(image, [new PromptMask(1, mask.Memory)], []))) { }
             using (await session.ProcessFrameAsync(new FrameInput(image, [], []))) { }
+            if (model.GroupedDecoder is not null)
+            {
+                using (await session.ProcessFrameAsync(new FrameInput(image, [new PromptMask(2, laterMask.Memory)], []))) { }
+                using (await session.ProcessFrameAsync(new FrameInput(image, [], []))) { }
+            }
         }
         finally
         {

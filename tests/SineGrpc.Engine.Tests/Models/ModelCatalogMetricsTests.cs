@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using OpenCvSharp;
 using SineGrpc.Engine.Models;
+using SineGrpc.Engine.Models.Embedded;
 using SineGrpc.Engine.Sessions;
 using SineGrpc.Engine.Tests.TestModels;
 using SineGrpc.Engine.Tracking;
@@ -92,5 +93,27 @@ public sealed class ModelCatalogMetricsTests : IDisposable
         }
 
         public void Dispose() => _meters.ForEach(m => m.Dispose());
+    }
+
+    [Fact]
+    public async Task Warm_up_runs_the_grouped_decoder_too()
+    {
+        var options = Options.Create(new EngineOptions
+        {
+            ModelsPath = "",
+            EmbeddedModelCache = _folder,
+            Embedded = new EmbeddedModelOptions { Layer = EmbeddedModelOptions.Layer3, Stride = 16, InputSize = 128 },
+            Device = "cpu",
+        });
+        Directory.CreateDirectory(_folder);
+        var metrics = new EngineMetrics();
+        using var catalog = new ModelCatalog(new SessionFactory(options, NullLogger<SessionFactory>.Instance, metrics), options,
+            NullLogger<ModelCatalog>.Instance, metrics);
+        await catalog.LoadAsync(CancellationToken.None);
+        var model = catalog.Find(catalog.DefaultModelName)!;
+
+        // Four frames: the prompt, a plain run, a later object's prompt, and one grouped run.
+        Assert.Equal(4, model.Encoder.Runs);
+        Assert.Equal(1, model.GroupedDecoder!.Runs);
     }
 }
