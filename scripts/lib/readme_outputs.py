@@ -44,16 +44,20 @@ def read_png(path):
     return np.array(Image.open(path))
 
 
-def annotation(jpg):
-    """The DAVIS ground truth of a frame, as object ids (a 0/255 mask is object 1)."""
-    png = jpg.replace("/JPEGImages/", "/Annotations/")[:-4] + ".png"
-    if not os.path.exists(png):
-        return None
+def object_ids(png):
+    """A mask PNG as object ids, as the CLI reads it: a 0/255 mask is object 1, else pixel
+    values are ids (255 is DAVIS's void, background here)."""
     ids = read_png(png).astype(np.int32)
     if set(np.unique(ids).tolist()) <= {0, 255}:
         return (ids != 0).astype(np.int32)
     ids[ids == 255] = 0
     return ids
+
+
+def annotation(jpg):
+    """The DAVIS ground truth of a frame, as object ids; None where it has none."""
+    png = jpg.replace("/JPEGImages/", "/Annotations/")[:-4] + ".png"
+    return object_ids(png) if os.path.exists(png) else None
 
 
 def common(a, b):
@@ -96,13 +100,11 @@ def check_track(repo, options):
     print(f"  sine track {name}: {len(answers)} index PNGs, one per frame")
 
     if "mask" in options:
-        first = read_png(os.path.join(repo, options["mask"])).astype(np.int32)
-        first = (first != 0).astype(np.int32) if set(np.unique(first).tolist()) <= {0, 255} else first
-        check_prompt(f"{name} frame 0", answers[0], first)
+        check_prompt(f"{name} frame 0", answers[0], object_ids(os.path.join(repo, options["mask"])))
     if "prompts" in options:
         for prompt in sorted(glob.glob(os.path.join(repo, options["prompts"], "*.png"))):
             index = [os.path.basename(f)[:-4] for f in frames].index(os.path.basename(prompt)[:-4])
-            ids = read_png(prompt).astype(np.int32)
+            ids = object_ids(prompt)
             check_prompt(f"{name} frame {index}", answers[index], ids)
             if index + 1 < len(answers):
                 missing = [k for k in np.unique(ids) if k != 0 and not (answers[index + 1] == k).any()]

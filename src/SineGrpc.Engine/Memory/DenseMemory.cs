@@ -181,10 +181,16 @@ public sealed class DenseMemory : IDisposable
     /// <summary>Copies the whole memory, in decoder order: features [M, C, h, w] and labels [M, L, h, w].</summary>
     public void CopyTo(Span<float> features, Span<float> labels)
     {
-        var all = new int[_objectIds.Count];
+        CopyFeaturesTo(features, int.MinValue);
+        CopyLabelsTo(labels);
+    }
+
+    /// <summary>Copies the labels of every stored frame on every channel, in decoder order: [M, L, h, w].</summary>
+    public void CopyLabelsTo(Span<float> labels)
+    {
+        Span<int> all = stackalloc int[_objectIds.Count];
         for (var i = 0; i < all.Length; i++)
             all[i] = i + 1;
-        CopyFeaturesTo(features, int.MinValue);
         CopyLabelsTo(labels, int.MinValue, all);
     }
 

@@ -190,14 +190,14 @@ internal sealed class DenseTracker : IFrameTracker
         labels.Span[..cells].Fill(float.MaxValue);
         // A group none of whose frames is stored any more (all evicted) has nothing to read.
         var groups = memory.ObjectIds.GroupBy(id => _joinedAt.GetValueOrDefault(id, int.MinValue))
-            .Select(group => new ObjectGroup(group.Key, [.. group.Select(memory.ChannelOf)]))
-            .Where(group => memory.CountSince(group.SinceFrame) > 0)
+            .Select(group => new ObjectGroup(group.Key, [.. group.Select(memory.ChannelOf)], memory.CountSince(group.Key)))
+            .Where(group => group.FrameCount > 0)
             .OrderBy(group => group.SinceFrame)
             .ToList();
         // The grouped decoder's first answer reads every stored frame: the earliest group's (only
         // frames from on or after its join are kept, see ForgetUnreadFrames). The groups that
         // joined later each get an answer of their own after it.
-        var firstReadsAll = groups.Count > 0 && memory.CountSince(groups[0].SinceFrame) == memory.EntryCount;
+        var firstReadsAll = groups.Count > 0 && groups[0].FrameCount == memory.EntryCount;
         var later = firstReadsAll ? groups.Skip(1).ToList() : groups;
         if (later.Count > 0 && _model.GroupedDecoder is { } groupedDecoder)
         {
@@ -215,15 +215,15 @@ internal sealed class DenseTracker : IFrameTracker
             // without a grouped decoder (a run per group).
             foreach (var group in groups)
             {
-                using var outputs = await RunDecoderAsync(features, memory, group.SinceFrame, group.Channels, memory.CountSince(group.SinceFrame), cancellationToken);
+                using var outputs = await RunDecoderAsync(features, memory, group.SinceFrame, group.Channels, group.FrameCount, cancellationToken);
                 Merge(OrtTensors.Data(outputs.First()), group.Channels, labels.Span, cells);
             }
         }
         Normalise(labels.Span, memory.LabelCount, cells);
     }
 
-    /// <summary>Objects that joined on the same frame: they read the frames stored since.</summary>
-    private sealed record ObjectGroup(int SinceFrame, int[] Channels);
+    /// <summary>Objects that joined on the same frame: they read the <paramref name="FrameCount"/> frames stored since.</summary>
+    private sealed record ObjectGroup(int SinceFrame, int[] Channels, int FrameCount);
 
     // One group's answer, decoded on its own channels [1 + group, cells], into the frame's
     // labels: its object channels as they are, and the background where every group so far
@@ -265,12 +265,9 @@ internal sealed class DenseTracker : IFrameTracker
     {
         var cells = memory.Cells;
         var m = memory.EntryCount;
-        var allChannels = new int[memory.ObjectIds.Count];
-        for (var i = 0; i < allChannels.Length; i++)
-            allChannels[i] = i + 1;
         using var lease = await decoder.LeaseAsync(cancellationToken);
         using var memoryLabels = decoder.InputMemory.Rent(m * memory.LabelCount * cells);
-        memory.CopyLabelsTo(memoryLabels.Span, int.MinValue, allChannels);
+        memory.CopyLabelsTo(memoryLabels.Span);
         using var visible = decoder.InputMemory.Rent(groups.Count * m);
         for (var g = 0; g < groups.Count; g++)
             memory.MarkFramesSince(groups[g].SinceFrame, visible.Span.Slice(g * m, m));

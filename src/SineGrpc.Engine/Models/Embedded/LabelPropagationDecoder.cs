@@ -74,7 +74,6 @@ public sealed record LabelPropagationOptions(int TopK = 10, float Temperature = 
 /// </remarks>
 public static class LabelPropagationDecoder
 {
-
     /// <summary>Added to the affinity of cells outside the radius or in the padding: large enough to lose every softmax, finite so that nothing turns into NaN.</summary>
     private const float OutsidePenalty = -1e4f;
 
@@ -154,8 +153,8 @@ public static class LabelPropagationDecoder
         var padding = Mul(g.Node("Sub", [Reshape(valid, Cat(tiles, g.Int64s(1, 1, cellsPerTile))), g.Float(1f)]), g.Float(-OutsidePenalty));
         // The memory frames a further group does not read, pushed below every real candidate
         // the same way: [G, 1, 1, M, 1], against affinities [G, T, t², M, t²].
-        var hidden = visible is null ? null : Mul(g.Node("Sub", [visible, g.Float(1f)]), g.Float(-OutsidePenalty));
-        hidden = hidden is null ? null : Reshape(hidden, Cat(laterGroups!, g.Int64s(1, 1), memoryCount, g.Int64s(1)));
+        var hidden = laterGroups is null ? null
+            : Reshape(Mul(g.Node("Sub", [visible!, g.Float(1f)]), g.Float(-OutsidePenalty)), Cat(laterGroups, g.Int64s(1, 1), memoryCount, g.Int64s(1)));
 
         // Per neighbour offset o: every memory tile p against the target tile p - o gives
         // affinities [T, t², M*t²], pushed below every real candidate where beyond the radius
