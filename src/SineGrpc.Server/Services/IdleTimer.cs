@@ -12,17 +12,22 @@ namespace SineGrpc.Server.Services;
 /// <param name="limit">How long one wait may last; zero or less waits for ever.</param>
 /// <param name="waitingFor">What the wait is for, for the status message ("a message from the client").</param>
 /// <param name="outer">The stream's own cancellation, which ends the wait too.</param>
-internal sealed class IdleTimer(TimeSpan limit, string waitingFor, CancellationToken outer)
+internal sealed class IdleTimer(TimeSpan limit, string waitingFor, CancellationToken outer) : IDisposable
 {
-    /// <summary>Runs one wait on the client under the limit.</summary>
+    /// <summary>
+    /// The limit's source, kept from wait to wait (two waits a frame) while its timer never
+    /// fired. One whose timer fired, even just after its wait ended, is retired: it is
+    /// cancelled or about to be, and must cancel no later wait.
+    /// </summary>
+    private CancellationTokenSource? _source;
+
+    /// <summary>Runs one wait on the client under the limit. Waits on one timer must not overlap.</summary>
     /// <exception cref="RpcException">DEADLINE_EXCEEDED when the limit passed first.</exception>
     public async Task<T> WaitAsync<T>(Func<CancellationToken, Task<T>> wait)
     {
         if (limit <= TimeSpan.Zero)
             return await wait(outer);
-        // A source per wait: a timer that fires just after its wait ended cancels only that
-        // wait's source, never the next wait's (a cancelled source cannot be reset).
-        using var source = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        var source = _source ??= CancellationTokenSource.CreateLinkedTokenSource(outer);
         source.CancelAfter(limit);
         try
         {
@@ -35,6 +40,15 @@ internal sealed class IdleTimer(TimeSpan limit, string waitingFor, CancellationT
                 $"waited {limit.TotalSeconds:0.#} s for {waitingFor} (Limits:StreamIdleTimeoutSeconds): the stream is closed to free " +
                 "its place; open a new stream and send the prompts again"));
         }
+        finally
+        {
+            // TryReset stops the timer, and refuses once it has fired or the source is cancelled.
+            if (!source.TryReset())
+            {
+                source.Dispose();
+                _source = null;
+            }
+        }
     }
 
     public async Task WaitAsync(Func<CancellationToken, Task> wait) =>
@@ -43,4 +57,6 @@ internal sealed class IdleTimer(TimeSpan limit, string waitingFor, CancellationT
             await wait(token);
             return true;
         });
+
+    public void Dispose() => _source?.Dispose();
 }

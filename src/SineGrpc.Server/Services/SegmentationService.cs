@@ -135,9 +135,9 @@ public sealed class SegmentationService(
         // would reset the stream instead of ending it with UNAVAILABLE.
         using var aborted = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.StreamsAborted);
         var idleLimit = TimeSpan.FromSeconds(_limits.StreamIdleTimeoutSeconds);
-        var writeWait = new IdleTimer(idleLimit, "the client to take its replies", aborted.Token);
+        using var writeWait = new IdleTimer(idleLimit, "the client to take its replies", aborted.Token);
         var writes = new ReplyWriter(responseStream, writeWait);
-        var readWait = new IdleTimer(idleLimit, "a message from the client", cancellation);
+        using var readWait = new IdleTimer(idleLimit, "a message from the client", cancellation);
         Func<CancellationToken, Task<bool>> moveNext = requestStream.MoveNext;
         if (!await readWait.WaitAsync(moveNext))
             return;
@@ -181,7 +181,7 @@ public sealed class SegmentationService(
     {
         var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
         using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var readWait = new IdleTimer(idleLimit, "a message from the client", stopReading.Token);
+        using var readWait = new IdleTimer(idleLimit, "a message from the client", stopReading.Token);
         Func<CancellationToken, Task<bool>> moveNext = requestStream.MoveNext;
         var reading = Task.Run(async () =>
         {

@@ -240,28 +240,41 @@ public sealed class EmbeddedModelTests(EmbeddedBundleFixture bundle) : IClassFix
         }
     }
 
-    [Fact]
-    public void Decoder_SharpensLabelsByAPower()
+    // Grouped, every output row (the whole memory's, then each group's) is sharpened over all
+    // of its labels, as LabelPropagationOptions.Sharpen documents.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Decoder_SharpensLabelsByAPower(bool grouped)
     {
+        const int labelCount = 3, memoryCount = 2, cells = 9;
         var folder = NewScratchFolder();
         var plain = Path.Combine(folder, "plain.onnx");
         var sharp = Path.Combine(folder, "sharp.onnx");
-        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 3, Temperature: 1f, Radius: 2)).WriteToFile(plain);
-        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 3, Temperature: 1f, Radius: 2, Sharpen: 2f)).WriteToFile(sharp);
+        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 3, Temperature: 1f, Radius: 2), grouped).WriteToFile(plain);
+        LabelPropagationDecoder.Build(new LabelPropagationOptions(TopK: 3, Temperature: 1f, Radius: 2, Sharpen: 2f), grouped).WriteToFile(sharp);
         var random = new Random(5);
-        var target = Gaussian(random, 4 * 3 * 3);
-        var memory = Gaussian(random, 4 * 3 * 3);
-        var labels = SoftLabels(random, 2, 9);
+        var target = Gaussian(random, 4 * cells);
+        var memory = Gaussian(random, memoryCount * 4 * cells);
+        var labels = Enumerable.Range(0, memoryCount).SelectMany(_ => SoftLabels(random, labelCount, cells)).ToArray();
+        float[]? visible = grouped ? [0, 1] : null;   // one further group, reading the second frame only
 
-        var p = RunDecoder(plain, target, [1, 4, 3, 3], memory, labels, 1, 2).Data;
-        var q = RunDecoder(sharp, target, [1, 4, 3, 3], memory, labels, 1, 2).Data;
+        var p = RunDecoder(plain, target, [1, 4, 3, 3], memory, labels, memoryCount, labelCount, visible);
+        var q = RunDecoder(sharp, target, [1, 4, 3, 3], memory, labels, memoryCount, labelCount, visible);
 
-        for (int cell = 0; cell < 9; cell++)
-        {
-            float a = p[cell] * p[cell], b = p[9 + cell] * p[9 + cell];
-            Assert.Equal(a / (a + b), q[cell], 1e-5f);
-            Assert.Equal(b / (a + b), q[9 + cell], 1e-5f);
-        }
+        Assert.Equal(p.Shape, q.Shape);
+        Assert.Equal(grouped ? 2 : 1, q.Shape[0]);
+        for (int row = 0; row < q.Shape[0]; row++)
+            for (int cell = 0; cell < cells; cell++)
+            {
+                int At(int label) => (row * labelCount + label) * cells + cell;
+                var total = Enumerable.Range(0, labelCount).Sum(label => p.Data[At(label)] * p.Data[At(label)]);
+                for (int label = 0; label < labelCount; label++)
+                    Assert.Equal(p.Data[At(label)] * p.Data[At(label)] / total, q.Data[At(label)], 1e-5f);
+            }
+        // The rows differ, so the grouped case tests two different sharpenings.
+        if (grouped)
+            Assert.NotEqual(p.Data[..(labelCount * cells)], p.Data[(labelCount * cells)..]);
     }
 
     [Theory]

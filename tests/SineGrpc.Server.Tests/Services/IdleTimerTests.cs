@@ -3,7 +3,11 @@ using SineGrpc.Server.Services;
 
 namespace SineGrpc.Server.Tests.Services;
 
-/// <summary>The idle limit applies to each wait on its own.</summary>
+/// <summary>
+/// The idle limit applies to each wait on its own. The timer keeps one token source from
+/// wait to wait while its timer never fires: a wait's timer must stop with the wait, and one
+/// that fired must serve no later wait.
+/// </summary>
 public class IdleTimerTests
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMilliseconds(200);
@@ -14,7 +18,7 @@ public class IdleTimerTests
     [Fact]
     public async Task A_timer_that_fires_after_its_wait_ended_does_not_cancel_the_next_wait()
     {
-        var timer = new IdleTimer(Limit, "a message from the client", CancellationToken.None);
+        using var timer = new IdleTimer(Limit, "a message from the client", CancellationToken.None);
 
         // The wait ends successfully only after its limit passed (it ignores its token).
         Assert.True(await timer.WaitAsync(async _ =>
@@ -32,9 +36,38 @@ public class IdleTimerTests
     }
 
     [Fact]
+    public async Task Waits_under_the_limit_never_add_up_to_it_and_share_one_source()
+    {
+        // Far above the waits under it: this machine can stall for most of a second.
+        var limit = TimeSpan.FromSeconds(2);
+        using var timer = new IdleTimer(limit, "a message from the client", CancellationToken.None);
+        var tokens = new HashSet<CancellationToken>();
+
+        // 30 waits of a twentieth of the limit: one and a half times the limit in all.
+        for (int i = 0; i < 30; i++)
+            await timer.WaitAsync(async token =>
+            {
+                tokens.Add(token);
+                await Task.Delay(limit / 20, token);
+            });
+
+        Assert.Single(tokens);
+    }
+
+    [Fact]
+    public async Task After_a_wait_that_ran_out_the_next_wait_has_the_whole_limit()
+    {
+        using var timer = new IdleTimer(Limit, "a message from the client", CancellationToken.None);
+        await Assert.ThrowsAsync<RpcException>(() => timer.WaitAsync(token => Task.Delay(Timeout.Infinite, token)));
+
+        // The source the last wait cancelled must not serve this one: it would end it at once.
+        await timer.WaitAsync(token => Task.Delay(Limit / 2, token));
+    }
+
+    [Fact]
     public async Task A_wait_longer_than_the_limit_ends_with_deadline_exceeded_and_says_what_it_waited_for()
     {
-        var timer = new IdleTimer(Limit, "a message from the client", CancellationToken.None);
+        using var timer = new IdleTimer(Limit, "a message from the client", CancellationToken.None);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => timer.WaitAsync(async token =>
         {
@@ -50,7 +83,7 @@ public class IdleTimerTests
     public async Task The_streams_own_cancellation_is_not_reported_as_the_idle_limit()
     {
         using var stream = new CancellationTokenSource();
-        var timer = new IdleTimer(TimeSpan.FromMinutes(10), "a message from the client", stream.Token);
+        using var timer = new IdleTimer(TimeSpan.FromMinutes(10), "a message from the client", stream.Token);
 
         var waiting = timer.WaitAsync(async token =>
         {
