@@ -54,10 +54,9 @@ public static class EmbeddedModel
         if (!File.Exists(sourcePath))
             throw new FileNotFoundException($"The embedded model needs ResNet18.onnx (from the Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 package) at {sourcePath}", sourcePath);
 
-        Directory.CreateDirectory(cacheRoot);
         // One builder at a time across threads and processes; readers never take the
         // lock, they only ever see a finished folder because it appears by rename.
-        using var buildLock = AcquireLock(Path.Combine(cacheRoot, $".{Name}.lock"));
+        using var buildLock = LockCacheForBuilding(cacheRoot);
         if (IsCurrent(folder, stamp))
             return folder;
         RemoveLeftovers(cacheRoot);
@@ -185,6 +184,23 @@ public static class EmbeddedModel
         }
         catch (UnauthorizedAccessException)
         {
+        }
+    }
+
+    private static FileStream LockCacheForBuilding(string cacheRoot)
+    {
+        try
+        {
+            Directory.CreateDirectory(cacheRoot);
+            return AcquireLock(Path.Combine(cacheRoot, $".{Name}.lock"));
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            // Typically a container's read-only cache, built for other settings (or by another builder version).
+            throw new UnauthorizedAccessException(
+                $"The embedded model cache {cacheRoot} holds no {Name} built with these settings and cannot be written ({e.Message.TrimEnd('.')}). " +
+                "Point Engine:EmbeddedModelCache at a writable folder, or build the model into this one beforehand with " +
+                $"`SineGrpc.Server build-embedded-model {cacheRoot}` under the same Engine:Embedded settings", e);
         }
     }
 
