@@ -15,7 +15,7 @@ namespace SineGrpc.Server.Services;
 internal sealed class IdleTimer(TimeSpan limit, string waitingFor, CancellationToken outer) : IDisposable
 {
     /// <summary>
-    /// The limit's source, kept from wait to wait (two waits a frame) while its timer never
+    /// The limit's source, kept from wait to wait (a wait a frame) while its timer never
     /// fired. One whose timer fired, even just after its wait ended, is retired: it is
     /// cancelled or about to be, and must cancel no later wait.
     /// </summary>
