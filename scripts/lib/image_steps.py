@@ -212,6 +212,139 @@ def free_port():
         return s.getsockname()[1]
 
 
+class Container:
+    """What the runtime stage leaves for starting the server, mapped onto this host."""
+
+    def __init__(self, workdir):
+        self.env, self.user, self.workdir, self.entrypoint = {}, None, workdir, None
+
+    def setting(self, key):
+        return self.env.get(key) or fail(f"the image's ENV sets no {key}")
+
+
+def run_runtime_stage(runtime, paths):
+    """The runtime stage's instructions on this host: /app is the build stage's
+    (COPY --from=build /app /app); each port the image listens on gets a free loopback one."""
+    exposed = [p for k, rest in runtime if k == "EXPOSE" for p in rest.split()]
+    listening = [p for k, rest in runtime if k == "ENV" for p in re.findall(r"http://0\.0\.0\.0:(\d+)", rest)]
+    for port in listening:
+        if port not in exposed:
+            fail(f"ENV listens on port {port}, which the image does not EXPOSE")
+    ports = {p: free_port() for p in exposed + listening}
+    container = Container(paths.root)
+    for keyword, rest in runtime:
+        if keyword == "RUN":
+            argv = exec_form(rest)
+            if argv is not None:
+                argv = [paths.map(a) for a in argv]
+                print(f"check-image: RUN {' '.join(argv)}", flush=True)
+                subprocess.run(argv, cwd=container.workdir, check=True)
+            elif "apt-get" in rest:
+                print("check-image: skipped (base image): the apt-get line; scripts/install-deps installs the same libraries here")
+            elif "useradd" in rest:
+                print("check-image: skipped (base image): the user's creation; its uid runs the server below")
+            elif re.search(r"\bldd\b", rest):
+                check_libraries(rest, paths)
+            else:
+                run_shell(paths.map(rest), container.workdir)
+        elif keyword == "COPY":
+            if rest.split()[:1] != ["--from=build"] or paths.map(rest.split()[1]) != paths.map(rest.split()[2]):
+                fail(f"runtime stage: COPY {rest} is not handled by this check")
+        elif keyword == "ENV":
+            container.env.update(environment(rest, paths, ports))
+        elif keyword == "USER":
+            container.user = rest
+        elif keyword == "WORKDIR":
+            container.workdir = paths.map(rest)
+        elif keyword == "ENTRYPOINT":
+            container.entrypoint = [paths.map(a) for a in exec_form(rest) or fail("ENTRYPOINT must be exec form")]
+        elif keyword not in ("ARG", "LABEL", "EXPOSE"):
+            fail(f"runtime stage: {keyword} is not handled by this check")
+    if not container.entrypoint or not container.user:
+        fail("the runtime stage has no ENTRYPOINT or no USER")
+    # No .NET on PATH: the published server must be self-contained.
+    container.env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    return container
+
+
+def as_image_user(container, paths):
+    """The ENTRYPOINT run as the image's USER (setpriv, when root), who may write its home
+    and /tmp and nothing the server reads (those folders stay root's)."""
+    home = container.setting("HOME")
+    os.makedirs(home, exist_ok=True)
+    uid, _, gid = container.user.partition(":")
+    if os.geteuid() == 0:
+        os.chown(home, int(uid), int(gid or uid))
+        return ["setpriv", f"--reuid={uid}", f"--regid={gid or uid}", "--clear-groups", *container.entrypoint]
+    print(f"check-image: not root: the server runs as this (non-root) user, not as {container.user}")
+    for folder in (paths.map("/app"), paths.map("/opt")):
+        subprocess.run(["chmod", "-R", "a-w", folder], check=True)
+    return container.entrypoint
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def serve_and_drain(container, command, log_path):
+    """Starts the server as the image does; it must serve the embedded model built at image
+    build time, answer on its metrics port, and drain and exit 0 on SIGTERM. Returns its uid."""
+    grpc_url = container.setting("Kestrel__Endpoints__Grpc__Url")
+    metrics_url = container.setting("Kestrel__Endpoints__Metrics__Url")
+    print(f"check-image: starting {' '.join(command)} (gRPC {grpc_url}, metrics {metrics_url})", flush=True)
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, cwd=container.workdir, env=container.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            if server.poll() is not None:
+                fail(f"the server exited with {server.returncode} during start-up:\n{read(log_path)[-3000:]}")
+            models = subprocess.run(["dotnet", CLIENT, "models", "--server", grpc_url], capture_output=True, text=True)
+            if models.returncode == 0:
+                break
+            time.sleep(1)
+        else:
+            fail(f"the server did not serve within 300 s:\n{read(log_path)[-3000:]}")
+        print(models.stdout, end="")
+        if not re.search(r"^resnet18-lp \*", models.stdout, re.M):
+            fail("the embedded model resnet18-lp is not listed as the default")
+        uid = re.search(r"^Uid:\s+(\d+)", read(f"/proc/{server.pid}/status"), re.M).group(1)
+        if os.geteuid() == 0 and uid != container.user.partition(":")[0]:
+            fail(f"the server runs as uid {uid}, not the image's {container.user}")
+        if "Building embedded model" in read(log_path):
+            fail("the server built the embedded model at start instead of using the image's:\n" + read(log_path)[-3000:])
+        with urllib.request.urlopen(metrics_url + "/metrics", timeout=30) as response:
+            if "sine_" not in response.read().decode():
+                fail("the metrics port serves no sine_ metrics")
+
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            fail("the server did not exit within 120 s of SIGTERM")
+        if code != 0 or "Drained" not in read(log_path):
+            fail(f"after SIGTERM the server exited with {code} (want 0, after 'Drained'):\n{read(log_path)[-3000:]}")
+        return uid
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def refuses_other_settings(container, command, log_path):
+    """A pod that changes the embedded model's settings but keeps the image's cache: the
+    server cannot build there, and must say so and what to do, then exit."""
+    variant = dict(container.env, Engine__Embedded__InputSize="640")
+    with open(log_path, "w") as log:
+        code = subprocess.run(command, cwd=container.workdir, env=variant, stdout=log, stderr=subprocess.STDOUT, timeout=120).returncode
+    message = "holds no resnet18-lp built with these settings and cannot be written"
+    if code == 0 or message not in read(log_path) or "build-embedded-model" not in read(log_path):
+        fail(f"with other Engine:Embedded settings on the image's read-only cache the server exited with {code} "
+             f"(want non-zero, saying the cache {message} and how to build it):\n{read(log_path)[-3000:]}")
+    print("check-image: other Engine:Embedded settings on the image's read-only cache: the server exits, saying so and what to do:")
+    print("  " + next(line.strip() for line in read(log_path).splitlines() if message in line))
+
+
 def main():
     try:
         check()
@@ -232,131 +365,19 @@ def check():
     scratch = tempfile.mkdtemp(prefix="check-image-")
     os.chmod(scratch, 0o755)   # the image's user must reach the folders under it
     paths = Paths(os.path.join(scratch, "root"))
-    context = os.path.join(scratch, "context")
-    server = None
     try:
+        context = os.path.join(scratch, "context")
         build_context(context)
         run_build_stage(dockerfile["build"], context, paths)
-
-        # The runtime stage: /app is the build stage's (COPY --from=build /app /app). Each
-        # port the image listens on or exposes gets a free loopback port here.
-        runtime = dockerfile["runtime"]
-        exposed = [p for k, rest in runtime if k == "EXPOSE" for p in rest.split()]
-        listening = [p for k, rest in runtime if k == "ENV" for p in re.findall(r"http://0\.0\.0\.0:(\d+)", rest)]
-        for port in listening:
-            if port not in exposed:
-                fail(f"ENV listens on port {port}, which the image does not EXPOSE")
-        ports = {p: free_port() for p in exposed + listening}
-        env, user, workdir, entrypoint = {}, None, paths.root, None
-        for keyword, rest in runtime:
-            if keyword == "RUN":
-                argv = exec_form(rest)
-                if argv is not None:
-                    argv = [paths.map(a) for a in argv]
-                    print(f"check-image: RUN {' '.join(argv)}", flush=True)
-                    subprocess.run(argv, cwd=workdir, check=True)
-                elif "apt-get" in rest:
-                    print("check-image: skipped (base image): the apt-get line; scripts/install-deps installs the same libraries here")
-                elif "useradd" in rest:
-                    print("check-image: skipped (base image): the user's creation; its uid runs the server below")
-                elif re.search(r"\bldd\b", rest):
-                    check_libraries(rest, paths)
-                else:
-                    run_shell(paths.map(rest), workdir)
-            elif keyword == "COPY":
-                if rest.split()[:1] != ["--from=build"] or paths.map(rest.split()[1]) != paths.map(rest.split()[2]):
-                    fail(f"runtime stage: COPY {rest} is not handled by this check")
-            elif keyword == "ENV":
-                env.update(environment(rest, paths, ports))
-            elif keyword == "USER":
-                user = rest
-            elif keyword == "WORKDIR":
-                workdir = paths.map(rest)
-            elif keyword == "ENTRYPOINT":
-                entrypoint = [paths.map(a) for a in exec_form(rest) or fail("ENTRYPOINT must be exec form")]
-            elif keyword not in ("ARG", "LABEL", "EXPOSE"):
-                fail(f"runtime stage: {keyword} is not handled by this check")
-        if not entrypoint or not user:
-            fail("the runtime stage has no ENTRYPOINT or no USER")
-        urls = {k: v for k, v in env.items() if k.startswith("Kestrel__Endpoints__") and k.endswith("__Url")}
-        grpc_url = urls.get("Kestrel__Endpoints__Grpc__Url") or fail("ENV sets no Kestrel__Endpoints__Grpc__Url")
-        metrics_url = urls.get("Kestrel__Endpoints__Metrics__Url") or fail("ENV sets no Kestrel__Endpoints__Metrics__Url")
-
-        # What the image's user may write: its home and /tmp, nothing the server reads.
-        home = env.get("HOME") or fail("ENV sets no HOME")
-        os.makedirs(home, exist_ok=True)
-        uid, _, gid = user.partition(":")
-        command = entrypoint
-        if os.geteuid() == 0:
-            os.chown(home, int(uid), int(gid or uid))
-            command = ["setpriv", f"--reuid={uid}", f"--regid={gid or uid}", "--clear-groups", *entrypoint]
-        else:
-            print(f"check-image: not root: the server runs as this (non-root) user, not as {user}")
-            for folder in (paths.map("/app"), paths.map("/opt")):
-                subprocess.run(["chmod", "-R", "a-w", folder], check=True)
-        env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        container = run_runtime_stage(dockerfile["runtime"], paths)
+        command = as_image_user(container, paths)
         log_path = os.path.join(scratch, "server.log")
-        print(f"check-image: starting {' '.join(command)} (gRPC {grpc_url}, metrics {metrics_url})", flush=True)
-        log = open(log_path, "w")
-        server = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-        def server_log():
-            with open(log_path) as f:
-                return f.read()
-
-        models = None
-        for _ in range(300):
-            if server.poll() is not None:
-                fail(f"the server exited with {server.returncode} during start-up:\n{server_log()[-3000:]}")
-            result = subprocess.run(["dotnet", CLIENT, "models", "--server", grpc_url], capture_output=True, text=True)
-            if result.returncode == 0:
-                models = result.stdout
-                break
-            time.sleep(1)
-        else:
-            fail(f"the server did not serve within 300 s:\n{server_log()[-3000:]}")
-        print(models, end="")
-        if not re.search(r"^resnet18-lp \*", models, re.M):
-            fail("the embedded model resnet18-lp is not listed as the default")
-        with open(f"/proc/{server.pid}/status") as f:
-            uids = re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1)
-        if os.geteuid() == 0 and uids != uid:
-            fail(f"the server runs as uid {uids}, not the image's {uid}")
-        if "Building embedded model" in server_log():
-            fail("the server built the embedded model at start instead of using the image's:\n" + server_log()[-3000:])
-        with urllib.request.urlopen(metrics_url + "/metrics", timeout=30) as response:
-            metrics = response.read().decode()
-        if "sine_" not in metrics:
-            fail("the metrics port serves no sine_ metrics")
-
-        server.send_signal(signal.SIGTERM)
-        try:
-            code = server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            fail("the server did not exit within 120 s of SIGTERM")
-        server = None
-        if code != 0 or "Drained" not in server_log():
-            fail(f"after SIGTERM the server exited with {code} (want 0, after 'Drained'):\n{server_log()[-3000:]}")
-
-        # A pod that changes the embedded model's settings but keeps the image's cache: the
-        # server cannot build there, and must say so and what to do, then exit.
-        variant = dict(env, Engine__Embedded__InputSize="640")
-        with open(log_path, "w") as log:
-            code = subprocess.run(command, cwd=workdir, env=variant, stdout=log, stderr=subprocess.STDOUT, timeout=120).returncode
-        message = "holds no resnet18-lp built with these settings and cannot be written"
-        if code == 0 or message not in server_log() or "build-embedded-model" not in server_log():
-            fail(f"with other Engine:Embedded settings on the image's read-only cache the server exited with {code} "
-                 f"(want non-zero, saying the cache {message} and how to build it):\n{server_log()[-3000:]}")
-        print("check-image: other Engine:Embedded settings on the image's read-only cache: the server exits, saying so and what to do:")
-        print("  " + next(line.strip() for line in server_log().splitlines() if message in line))
-
-        print(f"check-image: OK: the image's build stage published from its COPY'd files; as uid {uids} with "
+        uid = serve_and_drain(container, command, log_path)
+        refuses_other_settings(container, command, log_path)
+        print(f"check-image: OK: the image's build stage published from its COPY'd files; as uid {uid} with "
               "read-only app and model folders the published server served the embedded model built at image "
               "build time, answered on its metrics port and drained on SIGTERM (not checked: the base images, apt in them, CUDA)")
     finally:
-        if server is not None:
-            server.kill()
-            server.wait()
         if keep:
             print(f"check-image: kept {scratch}")
         else:
