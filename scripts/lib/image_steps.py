@@ -151,9 +151,9 @@ def copy(arguments, context, workdir):
             fail(f"COPY {arguments}: {source} is not in the build context (check .dockerignore)")
 
 
-def run_shell(command, cwd, env=None):
+def run_shell(command, cwd):
     print(f"check-image: RUN {command}", flush=True)
-    subprocess.run(["bash", "-c", command], cwd=cwd, check=True, env=env)
+    subprocess.run(["bash", "-c", command], cwd=cwd, check=True)
 
 
 def run_build_stage(instructions_, context, paths):

@@ -60,24 +60,27 @@ public sealed class LoadedModel : IDisposable
     public static LoadedModel Load(string folder, SessionFactory sessions, int maxPromptedFrames, BatchingOptions? batching = null, EngineMetrics? metrics = null)
     {
         var manifest = ModelManifest.Read(Path.Combine(folder, "model.json"));
-        var encoder = sessions.Create("encoder", Path.Combine(folder, manifest.Files.Encoder), manifest.Name);
-        var decoder = sessions.Create("decoder", Path.Combine(folder, manifest.Files.Decoder), manifest.Name);
-        var pool = manifest.Files.Pool is { } poolFile ? sessions.Create("pool", Path.Combine(folder, poolFile), manifest.Name) : null;
-        // Its runs count as decoder runs: a frame still takes one.
-        var grouped = manifest.Files.GroupedDecoder is { } groupedFile ? sessions.Create("decoder", Path.Combine(folder, groupedFile), manifest.Name) : null;
+        OnnxComponent Create(string component, string file) => sessions.Create(component, Path.Combine(folder, file), manifest.Name);
+        OnnxComponent? encoder = null, decoder = null, pool = null, grouped = null;
         try
         {
+            encoder = Create("encoder", manifest.Files.Encoder);
+            decoder = Create("decoder", manifest.Files.Decoder);
+            pool = manifest.Files.Pool is { } poolFile ? Create("pool", poolFile) : null;
+            // Its runs count as decoder runs: a frame still takes one.
+            grouped = manifest.Files.GroupedDecoder is { } groupedFile ? Create("decoder", groupedFile) : null;
             if (manifest.MemoryKind == MemoryKinds.Dense)
             {
-                CheckInputs(folder, manifest.Files.Decoder, decoder, DenseInputs);
+                CheckInputs(folder, manifest.Files.Decoder, decoder, DenseDecoderInputs.Plain);
                 if (grouped is not null)
-                    CheckInputs(folder, manifest.Files.GroupedDecoder!, grouped, [.. DenseInputs, DenseDecoderInputs.MemoryVisible]);
+                    CheckInputs(folder, manifest.Files.GroupedDecoder!, grouped, DenseDecoderInputs.Grouped);
             }
         }
         catch
         {
-            encoder.Dispose();
-            decoder.Dispose();
+            // Whatever was created before the failure: a bundle that fails to load leaves no sessions behind.
+            encoder?.Dispose();
+            decoder?.Dispose();
             pool?.Dispose();
             grouped?.Dispose();
             throw;
@@ -86,8 +89,6 @@ public sealed class LoadedModel : IDisposable
         return new LoadedModel(folder, manifest, encoder, decoder, pool, grouped, batcher,
             manifest.MemoryKind == MemoryKinds.Dense ? maxPromptedFrames : 0);
     }
-
-    private static readonly string[] DenseInputs = [DenseDecoderInputs.Features, DenseDecoderInputs.MemoryFeatures, DenseDecoderInputs.MemoryLabels];
 
     // A decoder that wants other inputs than the service feeds would fail on every frame: refuse it at load.
     private static void CheckInputs(string folder, string file, OnnxComponent component, string[] expected)

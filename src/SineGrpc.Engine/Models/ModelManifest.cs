@@ -134,6 +134,12 @@ public static class DenseDecoderInputs
 
     /// <summary>Grouped decoder only: [G, M], G >= 1, 1 where further group g of objects reads memory frame m; the output is then [1+G, L, h, w].</summary>
     public const string MemoryVisible = "memory_visible";
+
+    /// <summary>What the service feeds the decoder, in this order (and checks at load).</summary>
+    internal static readonly string[] Plain = [Features, MemoryFeatures, MemoryLabels];
+
+    /// <summary>What the service feeds the grouped decoder, in this order (and checks at load).</summary>
+    internal static readonly string[] Grouped = [.. Plain, MemoryVisible];
 }
 
 public static class MemoryKinds

@@ -22,8 +22,6 @@ namespace SineGrpc.Engine.Tracking;
 /// </summary>
 internal sealed class DenseTracker : IFrameTracker
 {
-    private static readonly string[] DecoderInputs = [DenseDecoderInputs.Features, DenseDecoderInputs.MemoryFeatures, DenseDecoderInputs.MemoryLabels];
-    private static readonly string[] GroupedDecoderInputs = [.. DecoderInputs, DenseDecoderInputs.MemoryVisible];
     private static readonly string[] DecoderOutputs = ["labels"];
 
     private readonly LoadedModel _model;
@@ -275,7 +273,7 @@ internal sealed class DenseTracker : IFrameTracker
         using var memFeatures = memory.FeaturesAsOrtValue();
         using var memLabels = memoryLabels.AsOrtValue(m, memory.LabelCount, memory.Height, memory.Width);
         using var visibleValue = visible.AsOrtValue(groups.Count, m);
-        return await lease.RunAsync(GroupedDecoderInputs, [target, memFeatures, memLabels, visibleValue], DecoderOutputs);
+        return await lease.RunAsync(DenseDecoderInputs.Grouped, [target, memFeatures, memLabels, visibleValue], DecoderOutputs);
     }
 
     /// <summary>
@@ -299,7 +297,7 @@ internal sealed class DenseTracker : IFrameTracker
         using var target = OrtTensors.Wrap(features.Data.Memory, 1, features.Channels, features.Height, features.Width);
         using var memFeatures = copiedFeatures?.AsOrtValue(m, memory.Channels, memory.Height, memory.Width) ?? memory.FeaturesAsOrtValue();
         using var memLabels = memoryLabels.AsOrtValue(m, labelCount, memory.Height, memory.Width);
-        return await lease.RunAsync(DecoderInputs, [target, memFeatures, memLabels], DecoderOutputs);
+        return await lease.RunAsync(DenseDecoderInputs.Plain, [target, memFeatures, memLabels], DecoderOutputs);
     }
 
     private HostTensor CopyFeatures(DenseMemory memory, int sinceFrame, int m)
