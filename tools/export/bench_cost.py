@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 import fidelity  # noqa: E402
 from sine_export import service  # noqa: E402
-from sine_export.reference import CachedVideo, ReferenceVideo  # noqa: E402
+from sine_export.reference import CachedVideo, Network, ReferenceVideo  # noqa: E402
 
 
 def run_torch(loop, video, prompts):
@@ -61,8 +61,8 @@ def main(argv=None):
               f"{len(video)} frames of {video.shape[2]}x{video.shape[1]}, objects joining on frames {sorted(prompts)}; "
               f"{os.cpu_count()} CPU cores")
 
-        ref_passes, ref_time, ref_out = run_torch(ReferenceVideo(model), video, prompts)
-        cached_passes, cached_time, cached_out = run_torch(CachedVideo(model), video, prompts)
+        ref_passes, ref_time, ref_out = run_torch(ReferenceVideo(Network(model)), video, prompts)
+        cached_passes, cached_time, cached_out = run_torch(CachedVideo(Network(model)), video, prompts)
         drift = max(float((ref_out[t][o][0] - cached_out[t][o][0]).abs().max()) for t in range(len(video)) for o in ref_out[t])
 
         pb, rpc = service.load_stubs()

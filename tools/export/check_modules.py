@@ -7,32 +7,23 @@ transformer from a checkout of github.com/facebookresearch/dinov2 (SINE's own co
 dinov2/models), builds both models in a small configuration, loads the same random
 weights into both with strict=True, and compares encoder features and all decoder
 outputs (with a two-shot label, as SINE pools it). Nothing of either repository is
-copied into this one; detectron2, which SINE's decoder imports only for its channel
-LayerNorm, is stood in for by a few lines here.
+copied into this one; what they import that a plain PyTorch machine lacks (detectron2's
+channel LayerNorm; PyTorch 2's scaled_dot_product_attention on PyTorch 1.13) is stood in
+for by sine_export/original.py, which imports them.
 
     /usr/bin/python3 tools/export/check_modules.py --sine-repo ~/src/SINE --dinov2-repo ~/src/dinov2
 """
 import argparse
 import os
 import sys
-import types
 import warnings
 
 import torch
-from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sine_export.model import Config, Sine, randomize  # noqa: E402
-
-
-def detectron2_stand_in():
-    """detectron2.layers.get_norm("LN", C): a LayerNorm over channels (eps 1e-6)."""
-    from sine_export.mformer import ChannelLayerNorm
-    layers = types.ModuleType("detectron2.layers")
-    layers.get_norm = lambda kind, channels: ChannelLayerNorm(channels)
-    sys.modules["detectron2"] = types.ModuleType("detectron2")
-    sys.modules["detectron2.layers"] = layers
+from sine_export.original import Original  # noqa: E402
 
 
 def main(argv=None):
@@ -42,29 +33,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_grad_enabled(False)
-    detectron2_stand_in()
-    sys.path.insert(0, os.path.abspath(args.dinov2_repo))
-    sys.path.insert(0, os.path.join(os.path.abspath(args.sine_repo), "inference_vos", "model"))
-    import dinov2.models.vision_transformer as vits
-    from image_encoder.dinov2 import DINOv2EncoderViT
-    from transformer_decoder.mformer import MFormer
 
     cfg = Config(name="check", vit_dim=384, vit_depth=2, vit_heads=6, channels=128, depth=2, heads=8,
                  mlp_dim=256, num_queries=20, input_size=224)
     ours = randomize(Sine(cfg), 1).eval()
-
-    class Original(nn.Module):
-        def __init__(self):
-            super().__init__()
-            vit = vits.vit_small(patch_size=14, img_size=518, init_values=1e-5, ffn_layer="mlp", block_chunks=0,
-                                 qkv_bias=True, proj_bias=True, ffn_bias=True)
-            vit.blocks = nn.ModuleList(list(vit.blocks)[:cfg.vit_depth])
-            self.image_encoder = DINOv2EncoderViT(vit, out_chans=cfg.channels)
-            self.transformer_decoder = MFormer(depth=cfg.depth, embedding_dim=cfg.channels, num_heads=cfg.heads,
-                                               mlp_dim=cfg.mlp_dim, mask_dim=cfg.channels, fusion_layer_depth=1,
-                                               num_queries=cfg.num_queries, pre_norm=True)
-
-    original = Original().eval()
+    original = Original(args.sine_repo, args.dinov2_repo).build(cfg)
     original.load_state_dict(ours.state_dict(), strict=True)
     print(f"parameter names and shapes: identical ({len(ours.state_dict())} tensors, strict=True)")
 

@@ -20,8 +20,14 @@ over gRPC on the same inputs, then compares:
   Segment: the same for the id output; instances (label, score, mask) and semantic
   masks (wherever the reference's semantic value is beyond 1e-3 from the threshold).
 
+The reference runs this project's PyTorch modules and its re-statement of SINE's
+memory; with --sine-repo and --dinov2-repo it runs the authors' own modules and memory
+class from those checkouts instead (sine_export/original.py), loaded with the same
+random weights (strict=True), so the service is checked against SINE's code itself.
+
 Exit status 0 when everything is within tolerance. Usage:
-    /usr/bin/python3 tools/export/fidelity.py [--clip synthetic|davis] [--size WxH] [--keep DIR]
+    /usr/bin/python3 tools/export/fidelity.py [--clip synthetic|judo] [--size WxH] [--keep DIR]
+        [--sine-repo DIR --dinov2-repo DIR]
 """
 import argparse
 import os
@@ -38,7 +44,8 @@ import torch  # noqa: E402
 from sine_export import model as sine_model  # noqa: E402
 from sine_export import service  # noqa: E402
 from sine_export.graphs import export_bundle  # noqa: E402
-from sine_export.reference import ReferenceVideo, reference_segment  # noqa: E402
+from sine_export.original import Original  # noqa: E402
+from sine_export.reference import Network, ObjectMemory, ReferenceVideo, reference_segment  # noqa: E402
 
 LOGIT_TOL = 1e-3
 SCORE_TOL = 1e-3
@@ -121,13 +128,23 @@ def run_track(stub, pb, model_name, video, prompts):
     return replies
 
 
-def check_track(model, stub, pb, name, video, prompts, report):
+def reference_side(model, sine_repo, dinov2_repo):
+    """(network, memory factory, what they are) for the reference loop: this project's
+    modules and memory, or the authors' from their checkouts, on model's weights."""
+    if not sine_repo:
+        return Network(model), ObjectMemory, "this project's PyTorch modules and re-statement of SINE's memory"
+    original = Original(sine_repo, dinov2_repo)
+    return (original.network(model.cfg, model.state_dict()), original.memory_class(),
+            f"the authors' modules and memory class from {sine_repo} and {dinov2_repo} (same weights, strict=True)")
+
+
+def check_track(network, memory, stub, pb, name, video, prompts, report):
     torch.set_grad_enabled(False)
     started = time.time()
     replies = run_track(stub, pb, name, video, prompts)
     service_time = time.time() - started
     started = time.time()
-    reference = ReferenceVideo(model)
+    reference = ReferenceVideo(network, memory=memory)
     ref_frames, passes = [], []
     for t, rgb in enumerate(video):
         # The service's masks for the undecided pixels (none for an object's prompt frame:
@@ -154,7 +171,7 @@ def check_track(model, stub, pb, name, video, prompts, report):
     return passes, ref_time, service_time, ref_frames
 
 
-def check_segment(model, stub, pb, name, video, prompts, ref_frames, report):
+def check_segment(network, stub, pb, name, video, prompts, ref_frames, report):
     # References: the first frame with its prompts, and a later frame (the next one with
     # prompts, else frame 5) with those prompts and a second shot of the first object
     # (the reference loop's prediction there); target: the last frame.
@@ -168,7 +185,7 @@ def check_segment(model, stub, pb, name, video, prompts, ref_frames, report):
         second[first] = out[first][2].numpy()
     refs.append((video[later], second))
     target = video[-1]
-    ids, instances, semantic = reference_segment(model, refs, target, instance_threshold=0.0)
+    ids, instances, semantic = reference_segment(network, refs, target, instance_threshold=0.0)
 
     request = pb.SegmentRequest(model=name, target=service.raw_image(pb, target), max_instances=100,
                                 output=pb.OutputOptions(include_logits=True))
@@ -224,9 +241,14 @@ def main(argv=None):
     p.add_argument("--size", help="resize the clip to WxH first, with PyTorch, to 8-bit (default: as it comes; "
                    "the synthetic clip is 224x168, the small model's own input size)")
     p.add_argument("--config", default="small", choices=sorted(sine_model.RANDOM_CONFIGS))
-    p.add_argument("--keep", help="keep the exported bundle and the server log in this folder")
+    p.add_argument("--keep", help="keep the exported bundle, the server log and the random weights (weights.pth) "
+                   "in this folder")
     p.add_argument("--no-build", action="store_true", help="use the server as already built")
+    p.add_argument("--sine-repo", help="a checkout of github.com/aim-uofa/SINE: the reference runs its modules and memory")
+    p.add_argument("--dinov2-repo", help="a checkout of github.com/facebookresearch/dinov2 (with --sine-repo)")
     args = p.parse_args(argv)
+    if bool(args.sine_repo) != bool(args.dinov2_repo):
+        p.error("--sine-repo and --dinov2-repo go together")
     torch.set_num_threads(os.cpu_count() or 1)
     size = tuple(int(v) for v in args.size.split("x")) if args.size else None
 
@@ -237,6 +259,11 @@ def main(argv=None):
     started = time.time()
     model = export_small(models, config=args.config)
     print(f"exported {model.cfg.name} (random weights) to {models} in {time.time() - started:.1f} s")
+    if args.keep:
+        # The random weights as a state dict with SINE's names, for loading into other code (strict=True).
+        torch.save(model.state_dict(), os.path.join(work, "weights.pth"))
+    network, memory, reference = reference_side(model, args.sine_repo, args.dinov2_repo)
+    print(f"reference: {reference}")
     video, prompts = load_clip(args.clip, size, args.frames)
     print(f"clip: {args.clip}, {len(video)} frames of {video.shape[2]}x{video.shape[1]}, prompts on frames "
           + ", ".join(f"{t} (objects {sorted(p)})" for t, p in sorted(prompts.items())))
@@ -249,8 +276,8 @@ def main(argv=None):
             stub = rpc.SegmentationStub(grpc.insecure_channel(f"127.0.0.1:{server.port}",
                                                               options=[("grpc.max_receive_message_length", 64 << 20)]))
             server.wait_ready(stub, pb)
-            passes, ref_time, service_time, ref_frames = check_track(model, stub, pb, model.cfg.name, video, prompts, report)
-            n_inst, sem = check_segment(model, stub, pb, model.cfg.name, video, prompts, ref_frames, report)
+            passes, ref_time, service_time, ref_frames = check_track(network, memory, stub, pb, model.cfg.name, video, prompts, report)
+            n_inst, sem = check_segment(network, stub, pb, model.cfg.name, video, prompts, ref_frames, report)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -261,7 +288,7 @@ def main(argv=None):
         for f in report.failures[:30]:
             print("  " + f)
         return 1
-    print(f"OK: the service matches the PyTorch reference (total {time.time() - started:.0f} s)")
+    print(f"OK: the service matches the reference ({reference}; total {time.time() - started:.0f} s)")
     return 0
 
 

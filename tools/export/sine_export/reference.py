@@ -20,6 +20,7 @@ The frames are taken as given: the official DAVIS script also resizes every fram
 a shorter side of 518 first (its --size default) and upsamples its results back with
 nearest; a client wanting exactly that sends such frames.
 """
+import functools
 import heapq
 
 import numpy as np
@@ -74,6 +75,29 @@ def mask_score(presence, logits):
     return binary.bool(), presence * mean_prob
 
 
+class Network:
+    """This project's modules as the reference loops use them (sine_export.original.Network
+    is the same interface over the authors' modules)."""
+
+    def __init__(self, model):
+        self.model, self.size = model, model.cfg.input_size
+
+    def encode(self, images):
+        return self.model.image_encoder(images)
+
+    def decode(self, ref_features, ref_masks, labels, target):
+        """SINE's decoder on reference shots (features, masks, one label each) and a target:
+        (the labels in token order, id_logits, id_masks, ins_logits, ins_masks)."""
+        dec = self.model.transformer_decoder
+        tokens, ids = dec.reference_tokens(ref_features, ref_masks, labels, dec.mask_size(target))
+        return (ids, *dec(target, tokens))
+
+
+def encode_batches(network, images, batch=4):
+    """The encoder over images, batch at a time (SINE's batch_iterator(4) for references)."""
+    return torch.cat([network.encode(images[i:i + batch]) for i in range(0, len(images), batch)])
+
+
 class Entry:
     """One memory frame of one object: what the reference stores (the frame's input
     image and the object's mask on it) and its scores."""
@@ -119,22 +143,24 @@ class ObjectMemory:
 
 
 class ReferenceVideo:
-    """The official video loop, frame by frame; counts its encoder passes."""
+    """The official video loop, frame by frame; counts its encoder passes.
 
-    def __init__(self, model, capacity=6, fix_first=True, decay_ratio=20.0, encoder_batch=4):
-        self.model = model
-        self.size = model.cfg.input_size
-        self.memory = {}                    # object id -> ObjectMemory, in the order objects appeared
-        self.policy = (capacity, fix_first, decay_ratio)
+    network: Network (this project's modules) or sine_export.original.Network (the
+    authors'); memory: a factory (capacity, fix_first, decay_ratio) -> per-object memory,
+    ObjectMemory or sine_export.original.Memory."""
+
+    def __init__(self, network, capacity=6, fix_first=True, decay_ratio=20.0, encoder_batch=4, memory=ObjectMemory):
+        self.network = network
+        self.size = network.size
+        self.memory = {}                    # object id -> memory, in the order objects appeared
+        self.new_memory = functools.partial(memory, capacity, fix_first, decay_ratio)
         self.encoder_batch = encoder_batch
         self.encoder_images = 0
         self.frame = 0
 
     def encode(self, images):
-        out = [self.model.image_encoder(images[i:i + self.encoder_batch])
-               for i in range(0, len(images), self.encoder_batch)]
         self.encoder_images += len(images)
-        return torch.cat(out)
+        return encode_batches(self.network, images, self.encoder_batch)
 
     @torch.no_grad()
     def step(self, rgb: np.ndarray, prompts: dict, undecided=None):
@@ -151,17 +177,15 @@ class ReferenceVideo:
         t = self.frame
         for oid, mask in prompts.items():
             assert oid not in self.memory
-            self.memory[oid] = ObjectMemory(*self.policy)
+            self.memory[oid] = self.new_memory()
             self.memory[oid].add(Entry(image, prepare_mask(mask, self.size), t, 1.0))
         before = self.encoder_images
 
         refs = [(oid, e) for oid, mem in self.memory.items() for e in mem.entries()]
         ref_features = self.encode(torch.stack([e.image for _, e in refs]))
         target = self.encode(image[None])
-        dec = self.model.transformer_decoder
-        tokens, ids = dec.reference_tokens(ref_features, torch.stack([e.mask for _, e in refs]),
-                                           [oid for oid, _ in refs], dec.mask_size(target))
-        id_logits, id_masks, _, _ = dec(target, tokens)
+        ids, id_logits, id_masks, _, _ = self.network.decode(ref_features, torch.stack([e.mask for _, e in refs]),
+                                                             [oid for oid, _ in refs], target)
         logits = to_frame(id_masks[0], self.size, resized, (h, w))
         presence = id_logits[0].softmax(-1)[:, 0]
         binary, scores = mask_score(presence, logits)
@@ -179,7 +203,7 @@ class ReferenceVideo:
 
 
 @torch.no_grad()
-def reference_segment(model, references, target_rgb, top_k=100, instance_threshold=0.0, semantic_threshold=0.7):
+def reference_segment(network, references, target_rgb, top_k=100, instance_threshold=0.0, semantic_threshold=0.7):
     """In-context segmentation of one image the way SINE's inference computes its three outputs.
 
     references: list of (rgb, {label: mask}). Returns
@@ -187,7 +211,7 @@ def reference_segment(model, references, target_rgb, top_k=100, instance_thresho
       instances: list of (label, score, binary HxW, mask logits HxW), best first (few-shot detection inference)
       semantic:  {label: (probability HxW, binary HxW)}                           (few-shot segmentation inference)
     """
-    size = model.cfg.input_size
+    size = network.size
     images, masks, labels = [], [], []
     for rgb, prompts in references:
         image, _ = prepare_image(rgb, size)
@@ -197,12 +221,9 @@ def reference_segment(model, references, target_rgb, top_k=100, instance_thresho
             labels.append(label)
     target, resized = prepare_image(target_rgb, size)
     h, w = target_rgb.shape[:2]
-    enc = model.image_encoder
-    ref_features = torch.cat([enc(torch.stack(images[i:i + 4])) for i in range(0, len(images), 4)])
-    tar_features = enc(target[None])
-    dec = model.transformer_decoder
-    tokens, ids = dec.reference_tokens(ref_features, torch.stack(masks), labels, dec.mask_size(tar_features))
-    id_logits, id_masks, ins_logits, ins_masks = dec(tar_features, tokens)
+    ref_features = encode_batches(network, torch.stack(images))
+    tar_features = network.encode(target[None])
+    ids, id_logits, id_masks, ins_logits, ins_masks = network.decode(ref_features, torch.stack(masks), labels, tar_features)
 
     logits = to_frame(id_masks[0], size, resized, (h, w))
     binary, scores = mask_score(id_logits[0].softmax(-1)[:, 0], logits)
@@ -234,7 +255,8 @@ def reference_segment(model, references, target_rgb, top_k=100, instance_thresho
 class CachedVideo(ReferenceVideo):
     """The same algorithm on cached (masked sum, area) entries, as SineGrpc runs it:
     one encoder pass per frame, memory entries pooled from the frame's own features.
-    Only for measuring what caching saves inside PyTorch (bench_cost.py)."""
+    Only for measuring what caching saves inside PyTorch (bench_cost.py); on this
+    project's modules (a Network), whose decoder can pool."""
 
     @torch.no_grad()
     def step(self, rgb: np.ndarray, prompts: dict):
@@ -243,11 +265,11 @@ class CachedVideo(ReferenceVideo):
         t = self.frame
         before = self.encoder_images
         target = self.encode(image[None])
-        dec = self.model.transformer_decoder
+        dec = self.network.model.transformer_decoder
         size = dec.mask_size(target)
         for oid, mask in prompts.items():
             sums, areas = dec.pool_sums(target, prepare_mask(mask, self.size)[None], size)
-            self.memory[oid] = ObjectMemory(*self.policy)
+            self.memory[oid] = self.new_memory()
             self.memory[oid].add(Entry((sums[0], areas[0]), None, t, 1.0))
         ids = sorted(self.memory)
         tokens = []
