@@ -68,21 +68,30 @@ def common(a, b):
 
 # --- the CLI block ---------------------------------------------------------------------
 
-def track_commands(block):
-    """The `sine track` commands of a shell block, as {option: value} dictionaries."""
+def cli_commands(block, command):
+    """The `sine <command>` lines of a shell block, as lists of (option, value) pairs in order
+    (value None for a flag; an option may come more than once)."""
     joined = block.replace("\\\n", " ")
     for line in joined.splitlines():
         words = shlex.split(line, comments=True)
-        if words[:2] != ["sine", "track"]:
+        if words[:2] != ["sine", command]:
             continue
-        options, at = {}, 2
+        options, at = [], 2
         while at < len(words):
             name = words[at][2:]
             if at + 1 < len(words) and not words[at + 1].startswith("--"):
-                options[name], at = words[at + 1], at + 2
+                options.append((name, words[at + 1]))
+                at += 2
             else:
-                options[name], at = None, at + 1
+                options.append((name, None))
+                at += 1
         yield options
+
+
+def track_commands(block):
+    """The `sine track` commands of a shell block, as {option: value} dictionaries."""
+    for options in cli_commands(block, "track"):
+        yield dict(options)
 
 
 def check_track(repo, options):
@@ -131,6 +140,37 @@ def check_track(repo, options):
             if f.read(12)[4:8] != b"ftyp":
                 fail(f"{video} is not an MP4 file")
         print(f"  sine track {name}: overlay {options['overlay']}, {os.path.getsize(video)} bytes")
+
+
+def check_segment(repo, options):
+    """sine segment: objects.png and semantic.png match the target's ground truth, object by
+    object (the references' masks give the ids, as the target's annotation does); every
+    instance file holds one of those ids."""
+    single = dict(options)
+    target = single["target"]
+    truth = annotation(os.path.join(repo, target))
+    if truth is None:
+        fail(f"the README segments {target}, which has no DAVIS annotation to score against")
+    output = os.path.join(repo, single["output"])
+    references = [value for name, value in options if name == "reference"]
+    for name in ["objects.png", "semantic.png"]:
+        path = os.path.join(output, name)
+        if not os.path.exists(path):
+            fail(f"sine segment wrote no {path}")
+        answer = read_png(path).astype(np.int32)
+        if answer.shape != truth.shape:
+            fail(f"sine segment's {name} is {answer.shape}, the target {truth.shape}")
+        for k in np.unique(truth):
+            if k != 0:
+                check_scored(f"sine segment {target} ({len(references)} references), {name}, object {k}", iou(answer == k, truth == k))
+    instances = sorted(glob.glob(os.path.join(output, "instance-*.png")))
+    if not instances:
+        fail(f"sine segment wrote no instance masks to {output}")
+    for path in instances:
+        labels = [k for k in np.unique(read_png(path)) if k != 0]
+        if len(labels) != 1 or labels[0] not in np.unique(truth):
+            fail(f"{path} holds labels {labels}, not one of the target's objects")
+    print(f"  sine segment {target}: {len(instances)} instance masks")
 
 
 def check_prompt(what, answer, prompt):
@@ -237,6 +277,12 @@ def main():
     for options in commands:
         check_track(repo, options)
         print(f"check-readme: sine track --input {options['input']} wrote what the README says")
+    segments = list(cli_commands(open(f"{out}/cli.sh").read(), "segment"))
+    if not segments:
+        fail("the README's CLI block has no sine segment command")
+    for options in segments:
+        check_segment(repo, options)
+        print(f"check-readme: sine segment --target {dict(options)['target']} wrote what the README says")
 
     frames = FramesByBytes(os.path.join(repo, "..", "shared"))
     calls = [line.split() for line in open(f"{out}/index")]

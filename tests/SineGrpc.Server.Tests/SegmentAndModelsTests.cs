@@ -68,6 +68,30 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
         }
     }
 
+    [Theory]
+    [InlineData(1, "reference 1: image bytes are not JPEG, PNG or WebP")]
+    [InlineData(-1, "target: image.encoded is empty")]
+    public async Task Segment_names_the_image_it_cannot_read(int broken, string message)
+    {
+        using var video = new SyntheticVideo();
+        var (frame, truth) = video.Render(0);
+        using (frame)
+        {
+            var image = new Image { Encoded = ByteString.CopyFrom(SyntheticVideo.Jpeg(frame)) };
+            var request = new SegmentRequest { Target = broken < 0 ? new Image { Encoded = ByteString.Empty } : image };
+            for (var r = 0; r < 2; r++)
+            {
+                var bytes = r == broken ? new Image { Encoded = ByteString.CopyFromUtf8("not an image") } : image;
+                request.References.Add(new Reference { Image = bytes, Prompts = { TrackClient.TruthPrompt(truth, 1) } });
+            }
+
+            var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
+
+            Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+            Assert.Equal(message, error.Status.Detail);
+        }
+    }
+
     [Fact]
     public async Task Segment_on_the_dense_model_needs_one_feature_grid_and_says_which_image_differs()
     {

@@ -120,7 +120,7 @@ public sealed class TrackTests(ServerFixture server)
             Assert.Equal(3, replies.Count);
             Assert.Equal((int)StatusCode.InvalidArgument, replies[1].Error.Code);
             Assert.Equal("INVALID_ARGUMENT", replies[1].Error.Status);
-            Assert.Contains("JPEG, PNG or WebP", replies[1].Error.Message);
+            Assert.Equal("frame 1: image bytes are not JPEG, PNG or WebP", replies[1].Error.Message);
             Assert.Null(replies[2].Error);
             Assert.Single(replies[2].Objects);
         }

@@ -3,13 +3,17 @@ using System.Globalization;
 namespace SineGrpc.Client.Cli;
 
 /// <summary>The options given to one command, as strings, after syntax checks.</summary>
-internal sealed class ParsedArguments(string command, IReadOnlyDictionary<string, string?> values, bool helpRequested)
+internal sealed class ParsedArguments(string command, IReadOnlyDictionary<string, List<string?>> values, bool helpRequested)
 {
     public bool HelpRequested { get; } = helpRequested;
 
     public bool Has(string name) => values.ContainsKey(name);
 
-    public string? Get(string name) => values.GetValueOrDefault(name);
+    public string? Get(string name) => values.GetValueOrDefault(name)?[0];
+
+    /// <summary>Every value of a repeatable option, in the order given; empty when absent.</summary>
+    public IReadOnlyList<string> GetAll(string name) =>
+        values.TryGetValue(name, out var given) ? given.Select(v => v!).ToList() : [];
 
     public string GetRequired(string name) =>
         Get(name) ?? throw new UsageException($"missing --{name} (see 'sine {command} --help')");
@@ -32,7 +36,7 @@ internal sealed class ParsedArguments(string command, IReadOnlyDictionary<string
 
 /// <summary>
 /// Splits a command's arguments into options. Accepts <c>--name value</c> and <c>--name=value</c>;
-/// rejects unknown options, repeated options, missing values and stray positional arguments.
+/// rejects unknown options, repeated options (unless repeatable), missing values and stray positional arguments.
 /// </summary>
 internal static class ArgumentParser
 {
@@ -41,10 +45,10 @@ internal static class ArgumentParser
         // Help wins over everything else, so `sine track --help` works whatever else is on the line.
         if (args.Any(a => a is "-h" or "--help"))
         {
-            return new ParsedArguments(command.Name, new Dictionary<string, string?>(), helpRequested: true);
+            return new ParsedArguments(command.Name, new Dictionary<string, List<string?>>(), helpRequested: true);
         }
 
-        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var values = new Dictionary<string, List<string?>>(StringComparer.Ordinal);
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
@@ -59,7 +63,7 @@ internal static class ArgumentParser
 
             var spec = command.Options.FirstOrDefault(o => o.Name == name)
                 ?? throw new UsageException($"unknown option '--{name}' for 'sine {command.Name}' (see 'sine {command.Name} --help')");
-            if (values.ContainsKey(name))
+            if (values.ContainsKey(name) && !spec.Repeatable)
             {
                 throw new UsageException($"--{name} is given more than once");
             }
@@ -70,7 +74,7 @@ internal static class ArgumentParser
                 {
                     throw new UsageException($"--{name} takes no value");
                 }
-                values[name] = null;
+                values[name] = [null];
                 continue;
             }
 
@@ -88,7 +92,14 @@ internal static class ArgumentParser
             {
                 throw new UsageException($"--{name} needs a non-empty value");
             }
-            values[name] = value;
+            if (values.TryGetValue(name, out var earlier))
+            {
+                earlier.Add(value);
+            }
+            else
+            {
+                values[name] = [value];
+            }
         }
         return new ParsedArguments(command.Name, values, helpRequested: false);
     }

@@ -1,6 +1,7 @@
 using Grpc.Core;
 using SineGrpc.Client.Eval;
 using SineGrpc.Client.Models;
+using SineGrpc.Client.Segmenting;
 using SineGrpc.Client.Tracking;
 using Sine.V1;
 
@@ -17,6 +18,7 @@ internal static class CliApp
 
         Commands:
           track    Track objects through a video or a folder of frames; write per-frame index masks
+          segment  Find the objects of reference images in a target image (in-context segmentation)
           models   List the models the server serves
           eval     Score the server on a DAVIS-layout dataset (J&F, as the DAVIS toolkit computes it)
 
@@ -50,13 +52,14 @@ internal static class CliApp
         var command = name switch
         {
             "track" => TrackOptions.Command,
+            "segment" => SegmentOptions.Command,
             "models" => ModelsOptions.Command,
             "eval" => EvalOptions.Command,
             _ => null,
         };
         if (command is null)
         {
-            stderr.WriteLine($"error: unknown command '{name}'. Commands: track, models, eval (see 'sine --help')");
+            stderr.WriteLine($"error: unknown command '{name}'. Commands: track, segment, models, eval (see 'sine --help')");
             return ExitCodes.Usage;
         }
 
@@ -76,6 +79,13 @@ internal static class CliApp
                 server = options.Server;
                 using var channel = SineChannel.Open(server);
                 return await new TrackCommand(options, stderr, stderrIsTerminal).RunAsync(new Segmentation.SegmentationClient(channel), cancellationToken);
+            }
+            else if (command == SegmentOptions.Command)
+            {
+                var options = SegmentOptions.FromArguments(parsed);
+                server = options.Server;
+                using var channel = SineChannel.Open(server);
+                return await new SegmentCommand(options, stdout, stderr).RunAsync(new Segmentation.SegmentationClient(channel), cancellationToken);
             }
             else if (command == EvalOptions.Command)
             {
@@ -104,7 +114,7 @@ internal static class CliApp
         }
         catch (RpcException ex)
         {
-            stderr.WriteLine(RpcErrors.Describe(command == TrackOptions.Command || command == EvalOptions.Command ? "the Track stream" : "ListModels", ex, server!));
+            stderr.WriteLine(RpcErrors.Describe(Operation(command), ex, server!));
             return ExitCodes.Failure;
         }
         catch (Exception ex) when (ex is CliException or TrackProtocolException or IOException or UnauthorizedAccessException or InvalidDataException or OpenCvSharp.OpenCVException)
@@ -119,6 +129,11 @@ internal static class CliApp
             return ExitCodes.Failure;
         }
     }
+
+    private static string Operation(CommandSpec command) =>
+        command == TrackOptions.Command || command == EvalOptions.Command ? "the Track stream"
+        : command == SegmentOptions.Command ? "the Segment call"
+        : "ListModels";
 
     private static bool IsCancellation(Exception ex) =>
         ex is OperationCanceledException || ex is RpcException { StatusCode: StatusCode.Cancelled };

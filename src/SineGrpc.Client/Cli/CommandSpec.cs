@@ -2,8 +2,11 @@ using System.Text;
 
 namespace SineGrpc.Client.Cli;
 
-/// <summary>An option a command accepts: <c>--name value</c>, or a flag when <paramref name="ValueName"/> is null.</summary>
-internal sealed record OptionSpec(string Name, string? ValueName, string Description)
+/// <summary>
+/// An option a command accepts: <c>--name value</c>, or a flag when <paramref name="ValueName"/> is null;
+/// one that <paramref name="Repeatable"/> may be given several times (its values kept in order).
+/// </summary>
+internal sealed record OptionSpec(string Name, string? ValueName, string Description, bool Repeatable = false)
 {
     public bool TakesValue => ValueName is not null;
 }

@@ -1,9 +1,10 @@
+using Google.Protobuf;
 using OpenCvSharp;
 using Sine.V1;
 
 namespace SineGrpc.Client.Masks;
 
-/// <summary>Turns a Track reply's masks into one index mask.</summary>
+/// <summary>Turns the masks of a Track or Segment reply into index masks.</summary>
 internal static class ReplyMasks
 {
     /// <summary>
@@ -11,36 +12,56 @@ internal static class ReplyMasks
     /// per-object masks flattened (higher score wins). <paramref name="idTooLarge"/> hears about object
     /// ids that do not fit an 8-bit mask, and are left out.
     /// </summary>
-    public static IndexMask ToIndexMask(TrackResponse reply, Action<uint> idTooLarge)
+    public static IndexMask ToIndexMask(TrackResponse reply, Action<uint> idTooLarge) =>
+        ToIndexMask(reply.IndexMask, reply.Width, reply.Height, reply.Objects, idTooLarge);
+
+    /// <summary>
+    /// <paramref name="objects"/> (per-object masks of <paramref name="width"/> x <paramref name="height"/>)
+    /// as one index mask, or <paramref name="indexMask"/> when the server sent one.
+    /// </summary>
+    public static IndexMask ToIndexMask(ByteString indexMask, uint width, uint height, IEnumerable<ObjectMask> objects, Action<uint> idTooLarge)
     {
-        foreach (var tooLarge in reply.Objects.Where(o => o.ObjectId > IndexMaskComposer.MaxObjectId))
+        var listed = objects.ToList();
+        foreach (var tooLarge in listed.Where(o => o.ObjectId > IndexMaskComposer.MaxObjectId))
         {
             idTooLarge(tooLarge.ObjectId);
         }
 
-        if (!reply.IndexMask.IsEmpty)
+        if (!indexMask.IsEmpty)
         {
-            return DecodeIndexPng(reply.IndexMask.ToByteArray());
+            return DecodeIndexPng(indexMask.ToByteArray());
         }
 
-        // A mask of no pixels cannot be written as a PNG, and one no array holds cannot be decoded.
-        if (reply.Width == 0 || reply.Height == 0 || (ulong)reply.Width * reply.Height > (ulong)Array.MaxLength)
-        {
-            throw new InvalidDataException($"its size is {reply.Width}x{reply.Height}");
-        }
-        var width = (int)reply.Width;
-        var height = (int)reply.Height;
-        var layers = reply.Objects
+        var (w, h) = CheckedSize(width, height);
+        var layers = listed
             .Where(o => o.ObjectId <= IndexMaskComposer.MaxObjectId)
-            .Select(o => new ObjectLayer(o.ObjectId, o.Score, DecodeMask(o.Mask, o.ObjectId)));
-        return IndexMaskComposer.Compose(width, height, layers);
+            .Select(o => new ObjectLayer(o.ObjectId, o.Score, DecodeMask(o.Mask, $"object {o.ObjectId}")));
+        return IndexMaskComposer.Compose(w, h, layers);
     }
 
-    private static BinaryMask DecodeMask(Mask? mask, uint objectId) => mask?.EncodingCase switch
+    /// <summary>One mask of the reply, checked to be <paramref name="width"/> x <paramref name="height"/>.</summary>
+    public static BinaryMask Decode(Mask? mask, uint width, uint height, string what)
+    {
+        var (w, h) = CheckedSize(width, height);
+        var decoded = DecodeMask(mask, what);
+        if (decoded.Width != w || decoded.Height != h)
+        {
+            throw new InvalidDataException($"{what}'s mask is {decoded.Width}x{decoded.Height}, but the reply's masks are {w}x{h}");
+        }
+        return decoded;
+    }
+
+    // A mask of no pixels cannot be written as a PNG, and one no array holds cannot be decoded.
+    private static (int Width, int Height) CheckedSize(uint width, uint height) =>
+        width == 0 || height == 0 || (ulong)width * height > (ulong)Array.MaxLength
+            ? throw new InvalidDataException($"its size is {width}x{height}")
+            : ((int)width, (int)height);
+
+    private static BinaryMask DecodeMask(Mask? mask, string what) => mask?.EncodingCase switch
     {
         Mask.EncodingOneofCase.Rle => CocoRle.Decode(mask.Rle),
         Mask.EncodingOneofCase.Png => DecodeBinaryPng(mask.Png.ToByteArray()),
-        _ => throw new InvalidDataException($"object {objectId} came without a mask"),
+        _ => throw new InvalidDataException($"{what} came without a mask"),
     };
 
     private static BinaryMask DecodeBinaryPng(byte[] png)

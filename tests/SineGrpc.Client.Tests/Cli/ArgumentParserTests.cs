@@ -9,7 +9,18 @@ public class ArgumentParserTests
         new("input", "path", "Input"),
         new("count", "n", "Count"),
         new("verbose", null, "A flag"),
+        new("item", "x", "Repeatable", Repeatable: true),
     ]);
+
+    [Fact]
+    public void A_repeatable_option_keeps_its_values_in_order()
+    {
+        var args = ArgumentParser.Parse(Command, ["--item", "b", "--input", "i", "--item=a"]);
+
+        Assert.Equal(["b", "a"], args.GetAll("item"));
+        Assert.Equal("b", args.Get("item"));
+        Assert.Empty(args.GetAll("count"));
+    }
 
     [Fact]
     public void Reads_separate_and_inline_values_and_flags()

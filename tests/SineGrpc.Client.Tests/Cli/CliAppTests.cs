@@ -34,6 +34,7 @@ public class CliAppTests
 
         Assert.Equal(ExitCodes.Success, exitCode);
         Assert.Contains("track", stdout);
+        Assert.Contains("segment", stdout);
         Assert.Contains("models", stdout);
     }
 
