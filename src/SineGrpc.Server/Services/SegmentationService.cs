@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
-using OpenCvSharp;
 using Sine.V1;
 using SineGrpc.Engine;
 using SineGrpc.Engine.Models;
@@ -25,32 +23,11 @@ public sealed class SegmentationService(
     ILogger<SegmentationService> logger) : Segmentation.SegmentationBase
 {
     private readonly ServiceLimits _limits = limits.Value;
+    private readonly TrackFrameProcessor _frames = new(limits.Value, metrics, logger);
+    private readonly SegmentCallProcessor _segmentCalls = new(limits.Value, metrics);
 
-    public override async Task Track(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
-    {
-        try
-        {
-            await TrackStream(requestStream, responseStream, context);
-        }
-        catch (Exception e) when (EndedOutside(e, context) is { } status)
-        {
-            // Such a stream's status is not the service's to send (grpc-dotnet sends the
-            // deadline's; a client that is gone hears nothing), but an operator reading the log
-            // must still see how it ended (a client that crashed, a proxy or keep-alive timeout
-            // closing the connection), and CallErrorCounter must count it as what it was.
-            RecordEndedOutside("Track stream", status, e, context);
-            throw;
-        }
-        catch (RpcException e)
-        {
-            logger.LogInformation("Track stream (peer {Peer}) ended with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
-            throw;
-        }
-        catch (Exception e) when (e is not (OperationCanceledException or IOException))
-        {
-            throw Unexpected("Track stream", e, context);
-        }
-    }
+    public override Task Track(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context) =>
+        RunCallAsync("Track stream", context, () => TrackStream(requestStream, responseStream, context));
 
     private async Task TrackStream(IAsyncStreamReader<TrackRequest> requestStream, IServerStreamWriter<TrackResponse> responseStream, ServerCallContext context)
     {
@@ -80,6 +57,43 @@ public sealed class SegmentationService(
             metrics.StreamClosed();
         }
     }
+
+    /// <summary>
+    /// Runs a call and sees how it ended: logged (and counted, for those ended from outside)
+    /// as what it was, and a failure no check foresaw turned into INTERNAL.
+    /// </summary>
+    private async Task<T> RunCallAsync<T>(string call, ServerCallContext context, Func<Task<T>> run)
+    {
+        try
+        {
+            return await run();
+        }
+        catch (Exception e) when (EndedOutside(e, context) is { } status)
+        {
+            // Such a call's status is not the service's to send (grpc-dotnet sends the
+            // deadline's; a client that is gone hears nothing), but an operator reading the log
+            // must still see how it ended (a client that crashed, a proxy or keep-alive timeout
+            // closing the connection), and CallErrorCounter must count it as what it was.
+            RecordEndedOutside(call, status, e, context);
+            throw;
+        }
+        catch (RpcException e)
+        {
+            logger.LogInformation("{Call} (peer {Peer}) ended with {Status}: {Detail}", call, context.Peer, e.StatusCode, e.Status.Detail);
+            throw;
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or IOException))
+        {
+            throw Unexpected(call, e, context);
+        }
+    }
+
+    private Task RunCallAsync(string call, ServerCallContext context, Func<Task> run) =>
+        RunCallAsync(call, context, async () =>
+        {
+            await run();
+            return true;
+        });
 
     // The drain's cancellation surfaces as OperationCanceledException, or, when it reaches a
     // read of the request body as a cancelled read, as grpc-dotnet's INTERNAL "Incoming
@@ -169,7 +183,7 @@ public sealed class SegmentationService(
             while (await readWait.WaitAsync(moveNext))
             {
                 var frame = NextFrame(requestStream.Current);
-                var reply = await Task.Run(() => ProcessFrameAsync(session, images, frame, encoding, cancellation), cancellation);
+                var reply = await Task.Run(() => _frames.ProcessAsync(session, images, frame, encoding, cancellation), cancellation);
                 await writes.WriteAsync(reply);
             }
         }
@@ -202,7 +216,7 @@ public sealed class SegmentationService(
             while (await queue.TakeAsync(cancellation) is { } entry)
             {
                 var reply = entry.Frame is { } frame
-                    ? await Task.Run(() => ProcessFrameAsync(session, images, frame, encoding, cancellation), cancellation)
+                    ? await Task.Run(() => _frames.ProcessAsync(session, images, frame, encoding, cancellation), cancellation)
                     : Skipped(entry.FrameIndex);
                 await writes.WriteAsync(reply);
             }
@@ -239,9 +253,8 @@ public sealed class SegmentationService(
         _ => throw new RpcException(new Status(StatusCode.FailedPrecondition, "a Track message must set `start` or `frame`")),
     };
 
-    public override async Task<SegmentResponse> Segment(SegmentRequest request, ServerCallContext context)
-    {
-        try
+    public override Task<SegmentResponse> Segment(SegmentRequest request, ServerCallContext context) =>
+        RunCallAsync("Segment call", context, async () =>
         {
             EnsureAccepting();
             EnsureReady();
@@ -250,23 +263,8 @@ public sealed class SegmentationService(
                 throw new RpcException(new Status(StatusCode.InvalidArgument, $"{request.References.Count} references are over the limit of {_limits.MaxReferences}"));
             using var turn = await segmentGate.TryEnterAsync(context.CancellationToken) ?? throw new RpcException(new Status(StatusCode.ResourceExhausted,
                 $"the server is at its limit of {_limits.MaxConcurrentSegmentCalls} Segment calls at work and {_limits.MaxQueuedSegmentCalls} waiting; retry later or use another replica"));
-            return await Task.Run(() => SegmentImageAsync(model, request, context.CancellationToken), context.CancellationToken);
-        }
-        catch (Exception e) when (EndedOutside(e, context) is { } status)
-        {
-            RecordEndedOutside("Segment call", status, e, context);
-            throw;
-        }
-        catch (RpcException e)
-        {
-            logger.LogInformation("Segment call (peer {Peer}) failed with {Status}: {Detail}", context.Peer, e.StatusCode, e.Status.Detail);
-            throw;
-        }
-        catch (Exception e) when (e is not (OperationCanceledException or IOException))
-        {
-            throw Unexpected("Segment call", e, context);
-        }
-    }
+            return await Task.Run(() => _segmentCalls.SegmentAsync(model, request, context.CancellationToken), context.CancellationToken);
+        });
 
     public override Task<ListModelsResponse> ListModels(ListModelsRequest request, ServerCallContext context)
     {
@@ -280,134 +278,6 @@ public sealed class SegmentationService(
     {
         EnsureReady();
         return Task.FromResult(ModelDescriber.Describe(FindModel(request.Model), catalog.MaxMemoryCapacity));
-    }
-
-    private async Task<TrackResponse> ProcessFrameAsync(TrackSession session, StreamImages images, TrackFrame frame, MaskEncoding encoding,
-        CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        try
-        {
-            using var frameImage = DecodeFrame(frame, images);
-            var image = frameImage.Mat;
-            var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            var prompts = PromptReader.Read(frame.Prompts, image.Width, image.Height, _limits.MaxFramePixels,
-                new PromptAllowance(_limits.MaxObjectsPerStream, _limits.MaxMaskPixels));
-            var removed = frame.RemoveObjectIds.Select(id => (int)id).ToList();
-            var objects = session.ObjectIds.Except(removed).Union(prompts.Select(p => p.ObjectId)).Count();
-            CheckObjectLimit(objects);
-            AnswerBudget.Check(objects, session.Output.Resolve(image.Width, image.Height), _limits.MaxMaskPixels, $"the reply to frame {frame.FrameIndex}");
-
-            using var result = await session.ProcessFrameAsync(new FrameInput(image, prompts, removed), cancellationToken);
-            var reply = new TrackResponse { FrameIndex = frame.FrameIndex, Width = (uint)result.Width, Height = (uint)result.Height };
-            reply.Objects.AddRange(result.Objects.Select(o => ResultWriter.Object(o, result.Width, result.Height, encoding)));
-            reply.IndexMask = ResultWriter.IndexMask(result);
-            var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, totalMs);
-            metrics.Frame(session.ModelName, result.Times, imageDecodeMs, totalMs);
-            // The frame was tracked (its prediction is in memory); only its answer is refused.
-            if (ReplySize.Over(reply, _limits.MaxMessageBytes) is { } bytes)
-                return FrameFailed(frame, StatusCode.ResourceExhausted, ReplySize.Message($"the reply to frame {frame.FrameIndex}", bytes, _limits.MaxMessageBytes));
-            return reply;
-        }
-        catch (InvalidInputException e)
-        {
-            return FrameFailed(frame, StatusCode.InvalidArgument, e.Message);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            throw;
-        }
-        catch (Exception e)
-        {
-            // A bug or a runtime failure on one frame must not cost the client its
-            // stream; the frame is answered with INTERNAL and the cause is logged.
-            logger.LogError(e, "Frame {Frame} failed", frame.FrameIndex);
-            return FrameFailed(frame, StatusCode.Internal, $"internal error while processing the frame: {e.GetType().Name}");
-        }
-    }
-
-    private FrameImage DecodeFrame(TrackFrame frame, StreamImages images)
-    {
-        try
-        {
-            return images.Read(frame.Image, $"frame {frame.FrameIndex}", _limits.MaxFramePixels);
-        }
-        finally
-        {
-            // Decoded or rejected, the frame's bytes are dead: their pooled buffer can carry the next frame.
-            FramePayloads.Release(frame);
-        }
-    }
-
-    private async Task<SegmentResponse> SegmentImageAsync(LoadedModel model, SegmentRequest request, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var images = new List<Mat>();
-        try
-        {
-            var references = new List<ReferenceInput>();
-            var allowance = new PromptAllowance(_limits.MaxObjectsPerStream, _limits.MaxMaskPixels);
-            for (var r = 0; r < request.References.Count; r++)
-            {
-                var image = ImageReader.Read(request.References[r].Image, $"reference {r}", _limits.MaxFramePixels);
-                images.Add(image);
-                references.Add(new ReferenceInput(image, PromptReader.Read(request.References[r].Prompts, image.Width, image.Height, _limits.MaxFramePixels, allowance)));
-            }
-            var labels = references.SelectMany(r => r.Prompts).Select(p => p.ObjectId).Distinct().Count();
-            CheckObjectLimit(labels);
-            var target = ImageReader.Read(request.Target, "target", _limits.MaxFramePixels);
-            images.Add(target);
-            var imageDecodeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-
-            var threshold = request.InstanceScoreThreshold ?? 0.5f;
-            var output = OptionsReader.Output(request.Output, _limits.MaxFramePixels);
-            // The answer: a same-object and a semantic mask per label, then as many instances
-            // as asked for (0 = the most there can be) and as the rest of the budget holds.
-            var size = output.Resolve(target.Width, target.Height);
-            AnswerBudget.Check(2 * labels, size, _limits.MaxMaskPixels, "the Segment response");
-            var asked = request.MaxInstances == 0 ? Segmenter.InstanceCandidates : (int)Math.Min(request.MaxInstances, int.MaxValue);
-            var maxInstances = Math.Min(asked, AnswerBudget.Room(2 * labels, size, _limits.MaxMaskPixels));
-            using var result = await Segmenter.SegmentAsync(model, new SegmentInput(references, target, output, threshold, maxInstances), cancellationToken);
-
-            var encoding = request.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
-            var (width, height) = (result.Objects.Width, result.Objects.Height);
-            var response = new SegmentResponse { Width = (uint)width, Height = (uint)height, IndexMask = ResultWriter.IndexMask(result.Objects) };
-            response.Objects.AddRange(result.Objects.Objects.Select(o => ResultWriter.Object(o, width, height, encoding)));
-            response.Instances.AddRange(result.Instances.Select(i => ResultWriter.Instance(i, width, height, encoding)));
-            response.Semantic.AddRange(result.Semantic.Select(s => ResultWriter.Object(s, width, height, encoding)));
-            var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-            response.Timings = ResultWriter.Timings(result.Objects.Times, imageDecodeMs, totalMs);
-            metrics.Frame(model.Name, result.Objects.Times, imageDecodeMs, totalMs);
-            if (ReplySize.Over(response, _limits.MaxMessageBytes) is { } bytes)
-                throw new RpcException(new Status(StatusCode.ResourceExhausted, ReplySize.Message("the Segment response", bytes, _limits.MaxMessageBytes)));
-            return response;
-        }
-        catch (InvalidInputException e)
-        {
-            throw new RpcException(new Status(StatusCode.InvalidArgument, e.Message));
-        }
-        finally
-        {
-            foreach (var image in images)
-                image.Dispose();
-        }
-    }
-
-    private void CheckObjectLimit(int objects)
-    {
-        if (objects > _limits.MaxObjectsPerStream)
-            throw new InvalidInputException($"{objects} objects are over the limit of {_limits.MaxObjectsPerStream} per stream");
-    }
-
-    private TrackResponse FrameFailed(TrackFrame frame, StatusCode code, string message)
-    {
-        metrics.Error(code);
-        return new TrackResponse
-        {
-            FrameIndex = frame.FrameIndex,
-            Error = new FrameError { Code = (int)code, Status = StatusNames.Of(code), Message = message },
-        };
     }
 
     private void EnsureAccepting()
