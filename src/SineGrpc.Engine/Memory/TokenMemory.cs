@@ -71,10 +71,59 @@ public sealed class TokenMemory(int channels, MemoryPolicy policy)
         }
     }
 
+    /// <summary>Everything the memory holds, in its own order (see <see cref="TokenMemoryState"/>).</summary>
+    public TokenMemoryState Capture() => new(Channels, Policy,
+        [.. _objects.Select(o => new TokenObjectState(o.Key, o.Value.Anchor?.ToState(), [.. o.Value.Recent.Items.Select(e => e.ToState())]))]);
+
+    /// <summary>
+    /// A memory holding <paramref name="state"/>, for a stream that has processed
+    /// <paramref name="framesProcessed"/> frames. A state comes from a client: anything a
+    /// memory of its policy could not hold is refused (<see cref="InvalidInputException"/>).
+    /// </summary>
+    public static TokenMemory Restore(TokenMemoryState state, int channels, int framesProcessed, int maxCapacity)
+    {
+        if (state.Channels != channels)
+            throw new InvalidInputException($"the state's memory has {state.Channels} channels; the model's tokens have {channels}");
+        var policy = state.Policy;
+        policy.Validate(maxCapacity);
+        var memory = new TokenMemory(channels, policy);
+        foreach (var o in state.Objects)
+        {
+            var what = $"the state's object {o.ObjectId}";
+            if (o.ObjectId is <= 0 or > ushort.MaxValue)
+                throw new InvalidInputException($"{what}: ids are 1 to {ushort.MaxValue}");
+            if (memory._objects.ContainsKey(o.ObjectId))
+                throw new InvalidInputException($"{what} is there twice");
+            if ((o.Anchor is not null) != policy.FixFirstFrame)
+                throw new InvalidInputException(policy.FixFirstFrame ? $"{what} has no fixed entry, which its policy keeps" : $"{what} has a fixed entry, which its policy does not keep");
+            if (o.Recent.Count > policy.RecentCapacity || (o.Anchor is null && o.Recent.Count == 0))
+                throw new InvalidInputException($"{what} has {o.Recent.Count} predicted entries; its policy holds 1 to {policy.RecentCapacity}");
+            var entries = new ObjectEntries(policy) { Anchor = o.Anchor is null ? null : Entry(o.Anchor, what) };
+            foreach (var entry in o.Recent)
+                entries.Recent.Add(Entry(entry, what), framesProcessed);
+            memory._objects[o.ObjectId] = entries;
+        }
+        return memory;
+
+        TokenEntry Entry(TokenEntryState e, string what)
+        {
+            if (e.Sum.Length != channels)
+                throw new InvalidInputException($"{what}: an entry has {e.Sum.Length} values, not {channels}");
+            if (!float.IsFinite(e.Area) || e.Area < 0 || !float.IsFinite(e.Score) || e.Score is < 0 or > 1 || !e.Sum.All(float.IsFinite))
+                throw new InvalidInputException($"{what}: an entry holds a value no memory can (area {e.Area}, score {e.Score}, or a sum that is not finite)");
+            if (e.FrameNumber < 0 || e.FrameNumber >= framesProcessed)
+                throw new InvalidInputException($"{what}: an entry of frame {e.FrameNumber}, but the stream had processed {framesProcessed} frames");
+            return new TokenEntry((float[])e.Sum.Clone(), e.Area, e.Score, e.FrameNumber);
+        }
+    }
+
     /// <summary>The frames an object's memory holds, anchor first (for tests and diagnostics).</summary>
     public IReadOnlyList<int> FramesOf(int objectId) => [.. _objects[objectId].All().Select(e => e.FrameNumber)];
 
-    private sealed record TokenEntry(float[] Sum, float Area, float Score, int FrameNumber) : IScoredEntry;
+    private sealed record TokenEntry(float[] Sum, float Area, float Score, int FrameNumber) : IScoredEntry
+    {
+        public TokenEntryState ToState() => new((float[])Sum.Clone(), Area, Score, FrameNumber);
+    }
 
     private sealed class ObjectEntries(MemoryPolicy policy)
     {

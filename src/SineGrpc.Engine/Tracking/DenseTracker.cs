@@ -41,6 +41,9 @@ internal sealed class DenseTracker : IFrameTracker
 
     public long MemoryBytes => _memory?.ByteSize ?? 0;
 
+    /// <summary>None: a dense memory holds whole feature maps (85 MB at 854x480), no state to hand a client.</summary>
+    public TokenMemoryState? CaptureMemory() => null;
+
     public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken)
     {
         CheckFrameSize(features);

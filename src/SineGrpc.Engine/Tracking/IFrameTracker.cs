@@ -1,3 +1,5 @@
+using SineGrpc.Engine.Memory;
+
 namespace SineGrpc.Engine.Tracking;
 
 /// <summary>
@@ -27,4 +29,7 @@ internal interface IFrameTracker : IDisposable
     Task RememberAsync(FeatureMap features, ObjectMaps maps, float[] scores, bool prompted, int frameNumber, CancellationToken cancellationToken);
 
     bool Remove(int objectId);
+
+    /// <summary>The memory as a portable snapshot; null for a kind whose memory is not portable (dense).</summary>
+    TokenMemoryState? CaptureMemory();
 }

@@ -33,10 +33,16 @@ internal sealed class TokenTracker : IFrameTracker
     private readonly Postprocessor _postprocessor = new();
 
     public TokenTracker(LoadedModel model, MemoryPolicy policy)
+        : this(model, new TokenMemory(model.Manifest.FeatureChannels, policy))
+    {
+    }
+
+    /// <summary>A tracker that goes on from a restored memory.</summary>
+    public TokenTracker(LoadedModel model, TokenMemory memory)
     {
         _model = model;
         _pool = model.Pool ?? throw new InvalidOperationException($"model {model.Name} has tokens memory but no pool graph");
-        _memory = new TokenMemory(model.Manifest.FeatureChannels, policy);
+        _memory = memory;
     }
 
     public IReadOnlyList<int> ObjectIds => [.. _memory.ObjectIds];
@@ -101,6 +107,8 @@ internal sealed class TokenTracker : IFrameTracker
     }
 
     public bool Remove(int objectId) => _memory.Remove(objectId);
+
+    public TokenMemoryState? CaptureMemory() => _memory.Capture();
 
     public void Dispose() => _postprocessor.Dispose();
 

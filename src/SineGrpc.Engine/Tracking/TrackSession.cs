@@ -21,14 +21,39 @@ public sealed class TrackSession : IDisposable
     private int _frameNumber;
 
     public TrackSession(LoadedModel model, MemoryPolicy policy, OutputSpec output)
+        : this(model, model.CreateTracker(policy), policy, output, framesProcessed: 0)
+    {
+    }
+
+    private TrackSession(LoadedModel model, IFrameTracker tracker, MemoryPolicy policy, OutputSpec output, int framesProcessed)
     {
         _model = model;
         _spec = output;
-        _tracker = model.CreateTracker(policy);
+        _tracker = tracker;
         _encoder = new FrameEncoder(model);
         _output = new OutputBuilder(new Postprocessor());
         _batchMembership = model.Batcher?.Join();
         Policy = policy;
+        _frameNumber = framesProcessed;
+    }
+
+    /// <summary>
+    /// A session that goes on from <paramref name="state"/>, as the stream that captured it
+    /// would have: the same memory, the same frame count. The state comes from a client, so
+    /// anything about it that does not fit this model is <see cref="InvalidInputException"/>.
+    /// </summary>
+    /// <param name="maxCapacity">The largest memory capacity a stream may have (EngineOptions.MaxMemoryCapacity).</param>
+    public static TrackSession Resume(LoadedModel model, StreamState state, OutputSpec output, int maxCapacity)
+    {
+        if (!model.HasStreamState)
+            throw new InvalidInputException($"model {model.Name} has {model.Manifest.MemoryKind} memory, which has no stream state to resume from");
+        if (state.Model != model.Name || state.ModelVersion != model.Manifest.Version)
+            throw new InvalidInputException(
+                $"the state comes from a stream on model {state.Model} version {state.ModelVersion}; this stream is on {model.Name} version {model.Manifest.Version}");
+        if (state.FramesProcessed < 0)
+            throw new InvalidInputException($"the state's frame count {state.FramesProcessed} is negative");
+        var memory = TokenMemory.Restore(state.Memory, model.Manifest.FeatureChannels, state.FramesProcessed, maxCapacity);
+        return new TrackSession(model, new TokenTracker(model, memory), memory.Policy, output, state.FramesProcessed);
     }
 
     public MemoryPolicy Policy { get; }
@@ -46,6 +71,10 @@ public sealed class TrackSession : IDisposable
 
     /// <summary>Approximate bytes of this stream's memory.</summary>
     public long MemoryBytes => _tracker.MemoryBytes;
+
+    /// <summary>What <see cref="Resume"/> needs to go on from here; null on a model without stream state (dense memory).</summary>
+    public StreamState? CaptureState() =>
+        _tracker.CaptureMemory() is { } memory ? new StreamState(_model.Name, _model.Manifest.Version, _frameNumber, memory) : null;
 
     /// <summary>
     /// Segments one frame. Bad input (<see cref="InvalidInputException"/>) is detected

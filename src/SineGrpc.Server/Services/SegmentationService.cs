@@ -160,17 +160,14 @@ public sealed class SegmentationService(
 
         var start = requestStream.Current.Start;
         var model = FindModel(start.Model);
-        var (policy, output) = Invalid(() => (
-            OptionsReader.Memory(start.Memory, model, catalog.MaxMemoryCapacity),
-            OptionsReader.Output(start.Output, _limits.MaxFramePixels)));
-        var encoding = start.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
-
-        using var session = new TrackSession(model, policy, output);
+        using var session = Invalid(() => OpenSession(start, model));
+        var replies = new TrackReplyOptions(start.Output?.MaskEncoding ?? MaskEncoding.Unspecified, start.ReturnState);
         using var images = new StreamImages();
-        logger.LogInformation("Track stream started on {Model} (peer {Peer}{Live})", model.Name, context.Peer, start.Live ? ", live" : "");
+        logger.LogInformation("Track stream started on {Model} (peer {Peer}{Live}{Resumed})", model.Name, context.Peer, start.Live ? ", live" : "",
+            start.ResumeState.IsEmpty ? "" : $", resumed after {session.FramesProcessed} frames with {session.ObjectIds.Count} objects");
         if (start.Live)
         {
-            await ServeLive(session, images, requestStream, writes, encoding, idleLimit, cancellation);
+            await ServeLive(session, images, requestStream, writes, replies, idleLimit, cancellation);
         }
         else
         {
@@ -183,7 +180,7 @@ public sealed class SegmentationService(
             while (await readWait.WaitAsync(moveNext))
             {
                 var frame = NextFrame(requestStream.Current);
-                var reply = await Task.Run(() => _frames.ProcessAsync(session, images, frame, encoding, cancellation), cancellation);
+                var reply = await Task.Run(() => _frames.ProcessAsync(session, images, frame, replies, cancellation), cancellation);
                 await writes.WriteAsync(reply);
             }
         }
@@ -191,7 +188,7 @@ public sealed class SegmentationService(
     }
 
     private async Task ServeLive(TrackSession session, StreamImages images, IAsyncStreamReader<TrackRequest> requestStream, ReplyWriter writes,
-        MaskEncoding encoding, TimeSpan idleLimit, CancellationToken cancellation)
+        TrackReplyOptions replies, TimeSpan idleLimit, CancellationToken cancellation)
     {
         var queue = new LiveFrameQueue(_limits.LiveQueueCapacity);
         using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -216,7 +213,7 @@ public sealed class SegmentationService(
             while (await queue.TakeAsync(cancellation) is { } entry)
             {
                 var reply = entry.Frame is { } frame
-                    ? await Task.Run(() => _frames.ProcessAsync(session, images, frame, encoding, cancellation), cancellation)
+                    ? await Task.Run(() => _frames.ProcessAsync(session, images, frame, replies, cancellation), cancellation)
                     : Skipped(entry.FrameIndex);
                 await writes.WriteAsync(reply);
             }
@@ -228,6 +225,21 @@ public sealed class SegmentationService(
             await stopReading.CancelAsync();
             await reading;
         }
+    }
+
+    /// <summary>A new stream's session, or one that goes on from the state of an earlier stream's reply.</summary>
+    private TrackSession OpenSession(TrackStart start, LoadedModel model)
+    {
+        var output = OptionsReader.Output(start.Output, _limits.MaxFramePixels);
+        if ((start.ReturnState || !start.ResumeState.IsEmpty) && !model.HasStreamState)
+            throw new InvalidInputException(
+                $"model {model.Name} has {model.Manifest.MemoryKind} memory, which has no stream state (return_state, resume_state): only models with token memory (SINE) do");
+        if (start.ResumeState.IsEmpty)
+            return new TrackSession(model, OptionsReader.Memory(start.Memory, model, catalog.MaxMemoryCapacity), output);
+        if (start.Memory is not null)
+            throw new InvalidInputException("resume_state carries the stream's memory policy: leave `memory` unset");
+        var state = StreamStateCodec.Decode(start.ResumeState, _limits.MaxObjectsPerStream);
+        return TrackSession.Resume(model, state, output, catalog.MaxMemoryCapacity);
     }
 
     /// <summary>The stream's replies, each written within the idle limit (and under the token that may cancel it).</summary>

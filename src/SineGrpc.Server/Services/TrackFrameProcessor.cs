@@ -9,6 +9,9 @@ using SineGrpc.Server.Transport;
 
 namespace SineGrpc.Server.Services;
 
+/// <summary>What every reply of a stream carries, as its start asked.</summary>
+internal sealed record TrackReplyOptions(MaskEncoding Encoding, bool ReturnState);
+
 /// <summary>
 /// One Track frame, from its message to its reply: read and checked, tracked by the stream's
 /// session, answered. Whatever goes wrong with the frame becomes that frame's error reply, so
@@ -16,7 +19,7 @@ namespace SineGrpc.Server.Services;
 /// </summary>
 internal sealed class TrackFrameProcessor(ServiceLimits limits, ServiceMetrics metrics, ILogger logger)
 {
-    public async Task<TrackResponse> ProcessAsync(TrackSession session, StreamImages images, TrackFrame frame, MaskEncoding encoding,
+    public async Task<TrackResponse> ProcessAsync(TrackSession session, StreamImages images, TrackFrame frame, TrackReplyOptions replies,
         CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
@@ -34,11 +37,13 @@ internal sealed class TrackFrameProcessor(ServiceLimits limits, ServiceMetrics m
 
             using var result = await session.ProcessFrameAsync(new FrameInput(image, prompts, removed), cancellationToken);
             var reply = new TrackResponse { FrameIndex = frame.FrameIndex, Width = (uint)result.Width, Height = (uint)result.Height };
-            reply.Objects.AddRange(result.Objects.Select(o => ResultWriter.Object(o, result.Width, result.Height, encoding)));
+            reply.Objects.AddRange(result.Objects.Select(o => ResultWriter.Object(o, result.Width, result.Height, replies.Encoding)));
             reply.IndexMask = ResultWriter.IndexMask(result);
             var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, totalMs);
             metrics.Frame(session.ModelName, result.Times, imageDecodeMs, totalMs);
+            if (replies.ReturnState && session.CaptureState() is { } state)
+                reply.State = StreamStateCodec.Encode(state);
             // The frame was tracked (its prediction is in memory); only its answer is refused.
             if (ReplySize.Over(reply, limits.MaxMessageBytes) is { } bytes)
                 return Failed(frame, StatusCode.ResourceExhausted, ReplySize.Message($"the reply to frame {frame.FrameIndex}", bytes, limits.MaxMessageBytes));
