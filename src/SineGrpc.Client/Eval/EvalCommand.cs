@@ -116,7 +116,7 @@ internal sealed class EvalCommand(EvalOptions options, TextWriter stdout, TextWr
             // No resuming here: a stream that ends early fails the evaluation rather than
             // scoring masks that a rebuilt memory produced.
             using var frames = new TrackFrames(source.ReadFrames(), new Frames.FrameEncoder(options.Encoding, TrackOptions.DefaultJpegQuality),
-                prompts, keepImages: false, keepForReplay: false);
+                prompts, keepImages: false, ResumeMode.None);
 
             var clock = Stopwatch.StartNew();
             await new TrackStream(client, start, handler).RunAsync(frames, cancellationToken);

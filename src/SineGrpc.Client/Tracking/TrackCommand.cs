@@ -14,6 +14,8 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
     /// <summary>The longest wait before a new stream; the waits double from 1 s up to it.</summary>
     private static readonly TimeSpan MaxResumeDelay = TimeSpan.FromSeconds(8);
 
+    private static readonly TimeSpan ModelInfoTimeout = TimeSpan.FromSeconds(15);
+
     public async Task<int> RunAsync(Segmentation.SegmentationClient client, CancellationToken cancellationToken)
     {
         var prompts = PromptPlan.Create(options.Mask, options.PromptsFolder);
@@ -37,9 +39,13 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
             // Memory left unset: the model's defaults. Output spelled out: the client decodes COCO RLE per object.
             Output = new OutputOptions { MaskEncoding = MaskEncoding.CocoRle, Layout = MaskLayout.PerObject },
         };
+        var resume = options.Resumes == 0 ? ResumeMode.None : await ResumeModeAsync(client, cancellationToken);
+        // On a token-memory model every reply carries the stream's state, a few KB per object,
+        // so a stream the server ends early goes on from the last one with nothing sent again.
+        start.ReturnState = resume == ResumeMode.State;
         using var frames = new TrackFrames(source.ReadFrames(), new FrameEncoder(options.Encoding, options.JpegQuality), prompts,
-            keepImages: overlay is not null, keepForReplay: options.Resumes > 0);
-        var stream = new TrackStream(client, start, new TrackOutput(options.Output, overlay, stats, progress));
+            keepImages: overlay is not null, resume);
+        var output = new TrackOutput(options.Output, overlay, stats, progress);
 
         var finished = false;
         try
@@ -48,7 +54,7 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
             {
                 try
                 {
-                    await stream.RunAsync(frames, cancellationToken);
+                    await new TrackStream(client, start, output).RunAsync(frames, cancellationToken);
                     finished = true;
                     break;
                 }
@@ -58,10 +64,14 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
                     // ended the stream, as a draining pod does, and the stream's memory is gone.
                     var delay = TimeSpan.FromSeconds(Math.Min(MaxResumeDelay.TotalSeconds, Math.Pow(2, resumes)));
                     var replayed = frames.PrepareNewStream();
+                    start = start.Clone();
+                    start.ResumeState = frames.LastState;
+                    var how = frames.LastState.IsEmpty
+                        ? $"gets {replayed} answered frame(s) again to rebuild the objects' memory"
+                        : $"goes on from the objects' memory after frame {frames.LastStateFrame} (no frame sent again)";
                     progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"warning: the stream ended with UNAVAILABLE ({ex.Status.Detail}); in {delay.TotalSeconds:F0} s a new stream " +
-                        $"gets {replayed} answered frame(s) again to rebuild the objects' memory, then frame {frames.FirstUnanswered} on " +
-                        $"(resume {resumes + 1} of {options.Resumes})"));
+                        $"{how}, then frame {frames.FirstUnanswered} on (resume {resumes + 1} of {options.Resumes})"));
                     await Task.Delay(delay, cancellationToken);
                 }
             }
@@ -84,6 +94,17 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
             return ExitCodes.Failure;
         }
         return stats.FrameErrors > 0 ? ExitCodes.FrameErrors : ExitCodes.Success;
+    }
+
+    /// <summary>
+    /// How a stream the server ends early is resumed: from the last reply's state where the
+    /// model has one (token memory), else by sending answered frames again.
+    /// </summary>
+    private async Task<ResumeMode> ResumeModeAsync(Segmentation.SegmentationClient client, CancellationToken cancellationToken)
+    {
+        var info = await client.GetModelInfoAsync(new GetModelInfoRequest { Model = options.Model ?? "" },
+            deadline: DateTime.UtcNow + ModelInfoTimeout, cancellationToken: cancellationToken);
+        return info.MemoryKind == "tokens" ? ResumeMode.State : ResumeMode.Replay;
     }
 
     /// <summary>

@@ -1,24 +1,36 @@
+using Google.Protobuf;
 using SineGrpc.Client.Frames;
+using Sine.V1;
 
 namespace SineGrpc.Client.Tracking;
+
+/// <summary>How a new stream gets back the memory of one the server ended early.</summary>
+internal enum ResumeMode
+{
+    /// <summary>No new stream follows.</summary>
+    None,
+
+    /// <summary>The answered frames that rebuild the memory are sent again (dense-memory models).</summary>
+    Replay,
+
+    /// <summary>The last reply's <c>state</c> goes in the new stream's <c>resume_state</c> (token-memory models).</summary>
+    State,
+}
 
 /// <summary>
 /// The frames of one track, across the streams that carry it: what to send next, and what a
 /// new stream needs when the server ended the last one early (a draining pod, a lost
-/// connection). A stream's memory lives on the server and is lost with it, so a new stream
-/// first gets the answered frames that rebuild it (every prompted frame with its prompts,
-/// then the most recent answered ones, in their order; their replies are dropped), then the
-/// frames the last stream left unanswered, then the rest of the video.
+/// connection). On a token-memory model the last reply's state carries the stream's memory
+/// over; otherwise the memory is lost with the stream, so a new stream first gets the
+/// answered frames that rebuild it (every prompted frame with its prompts, then the most
+/// recent answered ones, in their order; their replies are dropped). Then come the frames
+/// the last stream left unanswered, then the rest of the video.
 /// </summary>
 /// <remarks>
 /// During a call its sender takes frames (<see cref="TryNext"/>) while its reader notes answers
 /// (<see cref="Answered"/>): the two touch separate fields. The rest runs between calls.
 /// </remarks>
-/// <param name="keepForReplay">
-/// Keep the answered frames a new stream would need (their encoded images: with raw pixels
-/// 5 of them can be large); false where no new stream will follow.
-/// </param>
-internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder encoder, PromptPlan prompts, bool keepImages, bool keepForReplay)
+internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder encoder, PromptPlan prompts, bool keepImages, ResumeMode resume)
     : IDisposable
 {
     /// <summary>
@@ -34,6 +46,12 @@ internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder 
     private readonly List<PendingFrame> _prompted = [];
     private readonly Queue<PendingFrame> _recent = new();
     private ulong _nextIndex;
+
+    /// <summary>The state of the last reply that carried one (<see cref="ResumeMode.State"/>); empty before.</summary>
+    public ByteString LastState { get; private set; } = ByteString.Empty;
+
+    /// <summary>The index of the frame <see cref="LastState"/> is the state after.</summary>
+    public ulong LastStateFrame { get; private set; }
 
     /// <summary>The index of the first frame not answered yet.</summary>
     public ulong FirstUnanswered => _sendAgain.First?.Value.Index ?? _nextIndex;
@@ -64,11 +82,15 @@ internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder 
     }
 
     /// <summary>Notes an answered frame, for the memory of a stream that may follow.</summary>
-    public void Answered(PendingFrame frame, bool succeeded)
+    public void Answered(PendingFrame frame, TrackResponse reply)
     {
-        // Nothing to keep when no new stream will follow, for a replay (kept already), or for
+        if (resume == ResumeMode.State && !reply.State.IsEmpty)
+        {
+            (LastState, LastStateFrame) = (reply.State, frame.Index);
+        }
+        // Nothing to keep when no replay will follow, for a replay (kept already), or for
         // a frame that failed: it changed nothing on the server.
-        if (!keepForReplay || frame.IsReplay || !succeeded)
+        if (resume != ResumeMode.Replay || frame.IsReplay || reply.Error is not null)
         {
             return;
         }
@@ -101,10 +123,14 @@ internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder 
         }
     }
 
-    /// <summary>Queues the frames that rebuild the objects' memory on a new stream; returns how many.</summary>
+    /// <summary>Queues the frames that rebuild the objects' memory on a new stream (none when it resumes from a state); returns how many.</summary>
     public int PrepareNewStream()
     {
         _replay.Clear();
+        if (resume != ResumeMode.Replay)
+        {
+            return 0;
+        }
         foreach (var frame in _prompted.Concat(_recent).OrderBy(f => f.Index))
         {
             _replay.Enqueue(frame);

@@ -123,7 +123,7 @@ internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackS
                     if (!frame.IsReplay)
                     {
                         await handler.HandleAsync(frame, reply, cts.Token);
-                        frames.Answered(frame, succeeded: reply.Error is null);
+                        frames.Answered(frame, reply);
                     }
                 }
                 finally

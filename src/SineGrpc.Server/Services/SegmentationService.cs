@@ -50,7 +50,7 @@ public sealed class SegmentationService(
         catch (Exception e) when (EndedByDrain(e) && drain.StreamsEnding.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
         {
             throw new RpcException(new Status(StatusCode.Unavailable,
-                "the server is shutting down and its grace period is over: open a new stream (another replica takes it) and send the prompts again"));
+                "the server is shutting down and its grace period is over: open a new stream (another replica takes it) and send the prompts again, or resume_state from the last reply's state"));
         }
         finally
         {

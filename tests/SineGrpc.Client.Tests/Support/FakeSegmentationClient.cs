@@ -13,9 +13,14 @@ internal delegate Task FakeTrackHandler(ChannelReader<TrackRequest> requests, Ch
 /// writes after the end fail while the status is there to get, and cancelling the call makes reads
 /// fail with CANCELLED.
 /// </summary>
-internal sealed class FakeSegmentationClient(FakeTrackHandler handler) : Segmentation.SegmentationClient
+/// <param name="memoryKind">What GetModelInfo says of the model: "dense" (the embedded model) or "tokens" (SINE).</param>
+internal sealed class FakeSegmentationClient(FakeTrackHandler handler, string memoryKind = "dense") : Segmentation.SegmentationClient
 {
     public Task? ServerTask { get; private set; }
+
+    public override AsyncUnaryCall<ModelInfo> GetModelInfoAsync(GetModelInfoRequest request, CallOptions options) =>
+        new(Task.FromResult(new ModelInfo { Name = request.Model == "" ? "fake" : request.Model, MemoryKind = memoryKind }),
+            Task.FromResult(new Metadata()), () => Status.DefaultSuccess, () => [], () => { });
 
     public override AsyncDuplexStreamingCall<TrackRequest, TrackResponse> Track(CallOptions options)
     {

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using Google.Protobuf;
 using Grpc.Core;
 using OpenCvSharp;
 using Sine.V1;
@@ -9,6 +10,8 @@ namespace SineGrpc.Client.Tests.Support;
 /// A stand-in for the server's Track: every prompt adds an object (the given id, or the next free id
 /// for an index mask) and every tracked object k is answered with the band of rows [10k, 10k + 20),
 /// so neighbours overlap by 10 rows; object k scores 1/k, so the lower id wins the overlap.
+/// With start.return_state, each answer carries a state that names the tracked objects, and a
+/// stream started with that state as resume_state tracks them from its first frame.
 /// </summary>
 internal sealed class FakeTracker
 {
@@ -51,7 +54,7 @@ internal sealed class FakeTracker
         }
         Start = first.Start;
 
-        var objects = new SortedSet<uint>();
+        var objects = new SortedSet<uint>(StateObjects(Start.ResumeState));
         var waiting = new Queue<TrackFrame>();
         while (true)
         {
@@ -130,6 +133,10 @@ internal sealed class FakeTracker
             Height = (uint)height,
             Timings = new StageTimings { TotalMs = 5 },
         };
+        if (Start!.ReturnState)
+        {
+            reply.State = ByteString.CopyFromUtf8($"objects:{string.Join(",", objects)}");
+        }
         foreach (var id in objects)
         {
             reply.Objects.Add(new ObjectMask
@@ -141,6 +148,9 @@ internal sealed class FakeTracker
         }
         return reply;
     }
+
+    private static IEnumerable<uint> StateObjects(ByteString state) =>
+        state.IsEmpty ? [] : state.ToStringUtf8()["objects:".Length..].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(uint.Parse);
 
     private static (int Width, int Height) SizeOf(Image image)
     {

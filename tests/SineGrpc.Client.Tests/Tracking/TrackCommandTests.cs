@@ -250,6 +250,37 @@ public sealed class TrackCommandTests : IDisposable
         Assert.Equal(16, capture.FrameCount);
     }
 
+    [Fact]
+    public async Task A_stream_on_a_token_memory_model_goes_on_from_the_last_replys_state_with_nothing_sent_again()
+    {
+        var input = Frames(16);
+        var prompts = Path.Combine(_temp.Path, "prompts");
+        Directory.CreateDirectory(prompts);
+        File.Copy(BinaryMask(), Path.Combine(prompts, "00003.png"));
+        var uninterrupted = Options(input, BinaryMask(), prompts) with { Output = _temp.File("uninterrupted") };
+        Assert.Equal(ExitCodes.Success, await Run(uninterrupted, new FakeTracker()));
+
+        var first = new FakeTracker { EndWithUnavailableAfter = 10 };
+        var second = new FakeTracker();
+        var calls = 0;
+        FakeTrackHandler twoServers = (requests, replies, ct) =>
+            (Interlocked.Increment(ref calls) == 1 ? first : second).Handle(requests, replies, ct);
+        var command = new TrackCommand(Options(input, BinaryMask(), prompts), _stderr, stderrIsTerminal: false);
+
+        Assert.Equal(ExitCodes.Success, await command.RunAsync(new FakeSegmentationClient(twoServers, memoryKind: "tokens"), CancellationToken.None));
+
+        Assert.True(first.Start!.ReturnState);
+        Assert.True(first.Start.ResumeState.IsEmpty);
+        // The new stream starts from the state of frame 9's reply and gets only the frames not answered yet.
+        Assert.Equal("objects:1", second.Start!.ResumeState.ToStringUtf8());
+        Assert.Equal([10UL, 11, 12, 13, 14, 15], second.Frames.Select(f => f.FrameIndex));
+        Assert.Contains("goes on from the objects' memory after frame 9 (no frame sent again), then frame 10 on (resume 1 of 5)", _stderr.ToString());
+        var names = Directory.GetFiles(_temp.File("uninterrupted")).Select(Path.GetFileName).Order().ToList();
+        Assert.Equal(names, Directory.GetFiles(_temp.File("out")).Select(Path.GetFileName).Order());
+        Assert.All(names, name => Assert.Equal(
+            File.ReadAllBytes(Path.Combine(_temp.File("uninterrupted"), name!)), File.ReadAllBytes(Path.Combine(_temp.File("out"), name!))));
+    }
+
     [Theory]
     [InlineData(0, 5)]  // refused before any answer: the address may be wrong, so it is not retried
     [InlineData(3, 0)]  // resuming turned off
