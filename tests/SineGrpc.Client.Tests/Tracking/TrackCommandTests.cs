@@ -215,18 +215,8 @@ public sealed class TrackCommandTests : IDisposable
     [Fact]
     public async Task A_stream_the_server_ends_with_unavailable_goes_on_over_a_new_one_with_the_memory_rebuilt()
     {
-        var input = Frames(16);
-        var prompts = Path.Combine(_temp.Path, "prompts");
-        Directory.CreateDirectory(prompts);
-        File.Copy(BinaryMask(), Path.Combine(prompts, "00003.png"));
-        var uninterrupted = Options(input, BinaryMask(), prompts) with { Output = _temp.File("uninterrupted") };
-        Assert.Equal(ExitCodes.Success, await Run(uninterrupted, new FakeTracker()));
-
-        var first = new FakeTracker { EndWithUnavailableAfter = 10 };
-        var second = new FakeTracker();
-        var calls = 0;
-        FakeTrackHandler twoServers = (requests, replies, ct) =>
-            (Interlocked.Increment(ref calls) == 1 ? first : second).Handle(requests, replies, ct);
+        var (input, prompts) = await UninterruptedRunAsync();
+        var (first, second, twoServers) = TwoServers(endFirstAfter: 10);
         var overlay = _temp.File("resumed.mp4");
         var command = new TrackCommand(Options(input, BinaryMask(), prompts) with { Overlay = overlay }, _stderr, stderrIsTerminal: false);
 
@@ -253,18 +243,8 @@ public sealed class TrackCommandTests : IDisposable
     [Fact]
     public async Task A_stream_on_a_token_memory_model_goes_on_from_the_last_replys_state_with_nothing_sent_again()
     {
-        var input = Frames(16);
-        var prompts = Path.Combine(_temp.Path, "prompts");
-        Directory.CreateDirectory(prompts);
-        File.Copy(BinaryMask(), Path.Combine(prompts, "00003.png"));
-        var uninterrupted = Options(input, BinaryMask(), prompts) with { Output = _temp.File("uninterrupted") };
-        Assert.Equal(ExitCodes.Success, await Run(uninterrupted, new FakeTracker()));
-
-        var first = new FakeTracker { EndWithUnavailableAfter = 10 };
-        var second = new FakeTracker();
-        var calls = 0;
-        FakeTrackHandler twoServers = (requests, replies, ct) =>
-            (Interlocked.Increment(ref calls) == 1 ? first : second).Handle(requests, replies, ct);
+        var (input, prompts) = await UninterruptedRunAsync();
+        var (first, second, twoServers) = TwoServers(endFirstAfter: 10);
         var command = new TrackCommand(Options(input, BinaryMask(), prompts), _stderr, stderrIsTerminal: false);
 
         Assert.Equal(ExitCodes.Success, await command.RunAsync(new FakeSegmentationClient(twoServers, memoryKind: "tokens"), CancellationToken.None));
@@ -279,6 +259,27 @@ public sealed class TrackCommandTests : IDisposable
         Assert.Equal(names, Directory.GetFiles(_temp.File("out")).Select(Path.GetFileName).Order());
         Assert.All(names, name => Assert.Equal(
             File.ReadAllBytes(Path.Combine(_temp.File("uninterrupted"), name!)), File.ReadAllBytes(Path.Combine(_temp.File("out"), name!))));
+    }
+
+    /// <summary>16 frames, object 1 prompted on frames 0 and 3, tracked without a break into "uninterrupted".</summary>
+    private async Task<(string Input, string Prompts)> UninterruptedRunAsync()
+    {
+        var input = Frames(16);
+        var prompts = Path.Combine(_temp.Path, "prompts");
+        Directory.CreateDirectory(prompts);
+        File.Copy(BinaryMask(), Path.Combine(prompts, "00003.png"));
+        var uninterrupted = Options(input, BinaryMask(), prompts) with { Output = _temp.File("uninterrupted") };
+        Assert.Equal(ExitCodes.Success, await Run(uninterrupted, new FakeTracker()));
+        return (input, prompts);
+    }
+
+    /// <summary>A first server that ends its stream with UNAVAILABLE after some answers, and a second that takes the next.</summary>
+    private static (FakeTracker First, FakeTracker Second, FakeTrackHandler Handler) TwoServers(int endFirstAfter)
+    {
+        var first = new FakeTracker { EndWithUnavailableAfter = endFirstAfter };
+        var second = new FakeTracker();
+        var calls = 0;
+        return (first, second, (requests, replies, ct) => (Interlocked.Increment(ref calls) == 1 ? first : second).Handle(requests, replies, ct));
     }
 
     [Theory]
