@@ -19,6 +19,8 @@ over gRPC on the same inputs, then compares:
   see docs/export.md for how the service's resize compares with SINE's.
   Segment: the same for the id output; instances (label, score, mask) and semantic
   masks (wherever the reference's semantic value is beyond 1e-3 from the threshold).
+  Track resumed: the clip again, on a stream broken halfway and resumed from its last
+  reply's state (TrackStart.resume_state); every answer identical to the unbroken stream's.
 
 The reference runs this project's PyTorch modules and its re-statement of SINE's
 memory; with --sine-repo and --dinov2-repo it runs the authors' own modules and memory
@@ -107,16 +109,22 @@ def compare_mask(report, name, ref_logits, ref_binary, got, where, margin=MASK_M
     report.value(name + " (any pixel differing, share)", float((ref_binary != got).mean()), 1.0, where)
 
 
-def run_track(stub, pb, model_name, video, prompts):
+def run_track(stub, pb, model_name, video, prompts, frames=None, return_state=False, resume_state=b""):
+    """The service's Track over frames (default: all), from a fresh stream or from resume_state.
+    Returns {object id: (id logits, mask, score)} per frame, and the last reply's state."""
+    frames = range(len(video)) if frames is None else frames
+    start = pb.TrackStart(model=model_name, output=pb.OutputOptions(include_logits=True),
+                          return_state=return_state, resume_state=resume_state)
+
     def requests():
-        yield pb.TrackRequest(start=pb.TrackStart(model=model_name, output=pb.OutputOptions(include_logits=True)))
-        for t, rgb in enumerate(video):
-            frame = pb.TrackFrame(frame_index=t, image=service.raw_image(pb, rgb))
+        yield pb.TrackRequest(start=start)
+        for t in frames:
+            frame = pb.TrackFrame(frame_index=t, image=service.raw_image(pb, video[t]))
             for oid, mask in prompts.get(t, {}).items():
                 frame.prompts.append(service.prompt(pb, oid, mask))
             yield pb.TrackRequest(frame=frame)
 
-    replies = []
+    replies, state = [], b""
     for reply in stub.Track(requests()):
         if reply.HasField("error"):
             raise SystemExit(f"frame {reply.frame_index}: {reply.error.status}: {reply.error.message}")
@@ -125,7 +133,22 @@ def run_track(stub, pb, model_name, video, prompts):
             objs[o.object_id] = (np.array(o.id_logits, np.float32),
                                  service.rle_decode(o.mask.rle.counts, o.mask.rle.height, o.mask.rle.width), o.score)
         replies.append(objs)
-    return replies
+        state = reply.state
+    return (replies, state) if return_state else replies
+
+
+def check_resumed(stub, pb, name, video, prompts, unbroken, report):
+    """A stream broken halfway and resumed from its last reply's state (TrackStart.resume_state)
+    must answer the rest as the unbroken stream did, bit for bit: the state is its memory."""
+    at = len(video) // 2
+    before, state = run_track(stub, pb, name, video, prompts, range(at), return_state=True)
+    after = run_track(stub, pb, name, video, prompts, range(at, len(video)), resume_state=state)
+    for t, (got, want) in enumerate(zip(before + after, unbroken)):
+        same = sorted(got) == sorted(want) and all(
+            np.array_equal(got[o][0], want[o][0]) and np.array_equal(got[o][1], want[o][1]) and got[o][2] == want[o][2]
+            for o in want)
+        report.value("Track resumed: frames unlike the unbroken stream", float(not same), 0, f"Track resumed at frame {at}, frame {t}")
+    return at, len(state)
 
 
 def reference_side(model, sine_repo, dinov2_repo):
@@ -168,7 +191,7 @@ def check_track(network, memory, stub, pb, name, video, prompts, report):
                 continue   # the reply is the prompt itself
             compare_mask(report, "Track mask", mask_logits.numpy(), binary.numpy(), g_mask, where)
             report.value("Track score error", abs(score - g_score), SCORE_TOL, where)
-    return passes, ref_time, service_time, ref_frames
+    return passes, ref_time, service_time, ref_frames, replies
 
 
 def check_segment(network, stub, pb, name, video, prompts, ref_frames, report):
@@ -276,13 +299,15 @@ def main(argv=None):
             stub = rpc.SegmentationStub(grpc.insecure_channel(f"127.0.0.1:{server.port}",
                                                               options=[("grpc.max_receive_message_length", 64 << 20)]))
             server.wait_ready(stub, pb)
-            passes, ref_time, service_time, ref_frames = check_track(network, memory, stub, pb, model.cfg.name, video, prompts, report)
+            passes, ref_time, service_time, ref_frames, replies = check_track(network, memory, stub, pb, model.cfg.name, video, prompts, report)
+            resumed_at, state_bytes = check_resumed(stub, pb, model.cfg.name, video, prompts, replies, report)
             n_inst, sem = check_segment(network, stub, pb, model.cfg.name, video, prompts, ref_frames, report)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     report.print(f"fidelity ({args.clip} clip; Segment: {n_inst} instances, semantic areas {sem}):")
     print(f"reference encoder passes per frame: {passes}; service: 1 per frame")
+    print(f"Track resumed from the state after frame {resumed_at - 1} ({state_bytes} bytes) answered the rest as the unbroken stream")
     if report.failures:
         print(f"FAILED: {len(report.failures)} comparisons out of tolerance:")
         for f in report.failures[:30]:
