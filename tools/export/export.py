@@ -44,7 +44,13 @@ def main(argv=None):
     p.add_argument("--fp16", action="store_true", help="also write a float16 variant (float16 weights and compute, float32 inputs and "
                    "outputs) as its own bundle in <output>-fp16/, named <name>-fp16")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="PyTorch CPU threads")
+    p.add_argument("--save-weights", metavar="FOLDER",
+                   help="with --random: also write the random weights as SINE's code reads them, "
+                        "sine_weights.pth (the whole model's state dict, for --sine-weights of SINE's tools/eval_vos.py) "
+                        "and dinov2_weights.pth (the ViT's, for its --dinov2-weights)")
     args = p.parse_args(argv)
+    if args.save_weights and not args.random:
+        p.error("--save-weights goes with --random: the weights of a checkpoint are already yours")
     torch.set_num_threads(max(1, args.threads))
 
     started = time.time()
@@ -75,12 +81,26 @@ def main(argv=None):
         license_text = SINE_LICENSE
     model.eval()
 
+    if args.save_weights:
+        save_weights(model, args.save_weights)
     manifest = export_bundle(model, args.output, description, license_text)
     if args.fp16:
         from sine_export.fp16 import write_fp16_variant
         write_fp16_variant(args.output, manifest)
     print(f"wrote {args.output} ({', '.join(sorted(os.listdir(args.output)))}) in {time.time() - started:.0f} s; "
           "every ONNX file passed onnx.checker")
+
+
+def save_weights(model, folder):
+    """The model's weights in the two files SINE's own evaluation loads: its whole state dict
+    (names as in SINE's pytorch_model.bin) and the ViT's alone (names as in DINOv2's checkpoint),
+    so that the authors' code can run on exactly the weights of the exported bundle."""
+    os.makedirs(folder, exist_ok=True)
+    state = model.state_dict()
+    vit = "image_encoder.encoder."
+    torch.save(state, os.path.join(folder, "sine_weights.pth"))
+    torch.save({k[len(vit):]: v for k, v in state.items() if k.startswith(vit)}, os.path.join(folder, "dinov2_weights.pth"))
+    print(f"wrote {folder}/sine_weights.pth and {folder}/dinov2_weights.pth")
 
 
 if __name__ == "__main__":
