@@ -45,7 +45,7 @@ import torch  # noqa: E402
 
 from sine_export import model as sine_model  # noqa: E402
 from sine_export import service  # noqa: E402
-from sine_export.graphs import export_bundle  # noqa: E402
+import export  # noqa: E402
 from sine_export.original import Original  # noqa: E402
 from sine_export.reference import Network, ObjectMemory, ReferenceVideo, reference_segment  # noqa: E402
 
@@ -56,10 +56,16 @@ SEMANTIC_MARGIN = 1e-3
 
 
 def export_small(folder, seed=0, config="small"):
-    model = sine_model.randomize(sine_model.Sine(sine_model.RANDOM_CONFIGS[config]), seed).eval()
-    export_bundle(model, os.path.join(folder, model.cfg.name), "fidelity test model (random weights)", "none",
-                  log=lambda *_: None)
-    return model
+    """Exports a random-weight model into folder with tools/export/export.py, the command users
+    run, its weights saved beside folder as SINE's own code loads them (--save-weights); returns
+    the model rebuilt from those saved weights (strict=True), so that the reference runs
+    exactly what the bundle holds."""
+    cfg = sine_model.RANDOM_CONFIGS[config]
+    weights = os.path.join(os.path.dirname(os.path.abspath(folder)), "weights")
+    export.main(["--random", config, "--seed", str(seed), "--output", os.path.join(folder, cfg.name), "--save-weights", weights])
+    model = sine_model.Sine(cfg)
+    model.load_state_dict(torch.load(os.path.join(weights, "sine_weights.pth")), strict=True)
+    return model.eval()
 
 
 def load_clip(kind, size, frames):
@@ -264,8 +270,8 @@ def main(argv=None):
     p.add_argument("--size", help="resize the clip to WxH first, with PyTorch, to 8-bit (default: as it comes; "
                    "the synthetic clip is 224x168, the small model's own input size)")
     p.add_argument("--config", default="small", choices=sorted(sine_model.RANDOM_CONFIGS))
-    p.add_argument("--keep", help="keep the exported bundle, the server log and the random weights (weights.pth) "
-                   "in this folder")
+    p.add_argument("--keep", help="keep the exported bundle, the server log and the random weights (weights/, "
+                   "as SINE's code loads them) in this folder")
     p.add_argument("--no-build", action="store_true", help="use the server as already built")
     p.add_argument("--sine-repo", help="a checkout of github.com/aim-uofa/SINE: the reference runs its modules and memory")
     p.add_argument("--dinov2-repo", help="a checkout of github.com/facebookresearch/dinov2 (with --sine-repo)")
@@ -282,9 +288,6 @@ def main(argv=None):
     started = time.time()
     model = export_small(models, config=args.config)
     print(f"exported {model.cfg.name} (random weights) to {models} in {time.time() - started:.1f} s")
-    if args.keep:
-        # The random weights as a state dict with SINE's names, for loading into other code (strict=True).
-        torch.save(model.state_dict(), os.path.join(work, "weights.pth"))
     network, memory, reference = reference_side(model, args.sine_repo, args.dinov2_repo)
     print(f"reference: {reference}")
     video, prompts = load_clip(args.clip, size, args.frames)

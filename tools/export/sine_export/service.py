@@ -67,6 +67,9 @@ class Server:
 
     def encoder_runs(self):
         """Encoder runs so far, from the Prometheus endpoint (sine.inference.duration count)."""
+        # The exporter answers a scrape within 300 ms of the last one from its cache (OpenTelemetry's
+        # ScrapeResponseCacheDurationMilliseconds default): a short run would read the count from before it.
+        time.sleep(0.5)
         text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).read().decode()
         total = 0
         for line in text.splitlines():
