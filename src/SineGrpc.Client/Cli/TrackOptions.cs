@@ -37,8 +37,9 @@ internal sealed record TrackOptions
                 "already in that format are sent as they are on disk"),
             new("jpeg-quality", "1-100", $"Quality of frames encoded as JPEG (default {DefaultJpegQuality})"),
             new("resume", "n", "Times to go on over a new stream when the server ends one with UNAVAILABLE\n" +
-                "(a draining pod, a lost connection) after answering frames: the prompted frames and the\n" +
-                $"last {TrackFrames.RecentFramesReplayed} answered ones go first, to rebuild the memory; 0: never (default {DefaultResumes}, at most {MaxResumes})"),
+                "(a draining pod, a lost connection) after answering frames: on a token-memory model (SINE)\n" +
+                "from the last reply's stream state, otherwise after the prompted frames and the last\n" +
+                $"{TrackFrames.RecentFramesReplayed} answered ones, sent again to rebuild the memory; 0: never (default {DefaultResumes}, at most {MaxResumes})"),
         ]);
 
     public const int DefaultResumes = 5;
