@@ -6,6 +6,7 @@ namespace SineGrpc.Server.Tests;
 /// What a pod exports before its first stream: the autoscaler's per-pod metric must be
 /// there at 0, or the HPA finds the pod missing its metric and cannot scale on it.
 /// </summary>
+[Collection(MetricsCollection.Name)]
 public sealed class StartupMetricsTests : IAsyncLifetime
 {
     private OwnServer _server = null!;

@@ -18,6 +18,7 @@ public sealed class StreamStateTests(ServerFixture server)
 
         var unbroken = await TrackClient.RunAsync(server.Client, [Start(), .. frames]);
         var before = await TrackClient.RunAsync(server.Client, [Start(), .. frames.Take(BreakAfter)]);
+        using var resumptions = new ServiceCount(server.Services, "sine.streams.resumed");
         var resumed = await TrackClient.RunAsync(server.Client, [Start(resumeFrom: before[^1].State), .. frames.Skip(BreakAfter)]);
 
         Assert.Equal(Frames, unbroken.Count);
@@ -47,6 +48,9 @@ public sealed class StreamStateTests(ServerFixture server)
         Assert.Equal([0ul, 3ul], state.Objects.Select(o => o.Anchor.Frame));
         Assert.All(state.Objects.SelectMany(o => o.Recent.Prepend(o.Anchor)), e => Assert.Equal((int)state.Channels, e.Sum.Count));
         Assert.InRange(unbroken[^1].State.Length, 1, 2 * 6 * ((int)state.Channels * 4 + 32) + 128);
+
+        // Operators see resumptions (after a rollout, say) in sine_streams_resumed_total.
+        Assert.Equal(1, resumptions.Value);
     }
 
     [Fact]

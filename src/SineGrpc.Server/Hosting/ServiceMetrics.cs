@@ -16,6 +16,7 @@ public sealed class ServiceMetrics
     private readonly Counter<long> _frames;
     private readonly Counter<long> _skippedFrames;
     private readonly Counter<long> _streams;
+    private readonly Counter<long> _resumedStreams;
     private long _openStreams;
     private readonly Counter<long> _errors;
     private readonly Histogram<double> _stages;
@@ -31,6 +32,7 @@ public sealed class ServiceMetrics
         _frames = meter.CreateCounter<long>("sine.frames", "{frame}", "Frames answered (Track) and images segmented (Segment)");
         _skippedFrames = meter.CreateCounter<long>("sine.frames.skipped", "{frame}", "Live-mode frames skipped as stale (answered with `skipped` set, not segmented)");
         _streams = meter.CreateCounter<long>("sine.streams", "{stream}", "Track streams accepted");
+        _resumedStreams = meter.CreateCounter<long>("sine.streams.resumed", "{stream}", "Track streams that went on from an earlier stream's state (resume_state)");
         // Observed rather than counted: a counter has no series until its first change, and the
         // autoscaler's per-pod metric must be there, at 0, from a pod's first scrape.
         meter.CreateObservableUpDownCounter("sine.streams.active", () => Volatile.Read(ref _openStreams), "{stream}", "Track streams open now");
@@ -46,6 +48,8 @@ public sealed class ServiceMetrics
     }
 
     public void StreamClosed() => Interlocked.Decrement(ref _openStreams);
+
+    public void StreamResumed() => _resumedStreams.Add(1);
 
     public void Error(StatusCode status) =>
         _errors.Add(1, new KeyValuePair<string, object?>("status", StatusNames.Of(status)));

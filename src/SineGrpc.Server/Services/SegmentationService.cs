@@ -163,6 +163,8 @@ public sealed class SegmentationService(
         using var session = Invalid(() => OpenSession(start, model));
         var replies = new TrackReplyOptions(start.Output?.MaskEncoding ?? MaskEncoding.Unspecified, start.ReturnState);
         using var images = new StreamImages();
+        if (!start.ResumeState.IsEmpty)
+            metrics.StreamResumed();
         logger.LogInformation("Track stream started on {Model} (peer {Peer}{Live}{Resumed})", model.Name, context.Peer, start.Live ? ", live" : "",
             start.ResumeState.IsEmpty ? "" : $", resumed after {session.FramesProcessed} frames with {session.ObjectIds.Count} objects");
         if (start.Live)
