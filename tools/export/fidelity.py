@@ -117,7 +117,8 @@ def compare_mask(report, name, ref_logits, ref_binary, got, where, margin=MASK_M
 
 def run_track(stub, pb, model_name, video, prompts, frames=None, return_state=False, resume_state=b""):
     """The service's Track over frames (default: all), from a fresh stream or from resume_state.
-    Returns {object id: (id logits, mask, score)} per frame, and the last reply's state."""
+    Returns {object id: (id logits, mask, score)} per frame, and the last reply's state (empty
+    unless return_state)."""
     frames = range(len(video)) if frames is None else frames
     start = pb.TrackStart(model=model_name, output=pb.OutputOptions(include_logits=True),
                           return_state=return_state, resume_state=resume_state)
@@ -140,7 +141,7 @@ def run_track(stub, pb, model_name, video, prompts, frames=None, return_state=Fa
                                  service.rle_decode(o.mask.rle.counts, o.mask.rle.height, o.mask.rle.width), o.score)
         replies.append(objs)
         state = reply.state
-    return (replies, state) if return_state else replies
+    return replies, state
 
 
 def check_resumed(stub, pb, name, video, prompts, unbroken, report):
@@ -148,7 +149,7 @@ def check_resumed(stub, pb, name, video, prompts, unbroken, report):
     must answer the rest as the unbroken stream did, bit for bit: the state is its memory."""
     at = len(video) // 2
     before, state = run_track(stub, pb, name, video, prompts, range(at), return_state=True)
-    after = run_track(stub, pb, name, video, prompts, range(at, len(video)), resume_state=state)
+    after, _ = run_track(stub, pb, name, video, prompts, range(at, len(video)), resume_state=state)
     for t, (got, want) in enumerate(zip(before + after, unbroken)):
         same = sorted(got) == sorted(want) and all(
             np.array_equal(got[o][0], want[o][0]) and np.array_equal(got[o][1], want[o][1]) and got[o][2] == want[o][2]
@@ -170,7 +171,7 @@ def reference_side(model, sine_repo, dinov2_repo):
 def check_track(network, memory, stub, pb, name, video, prompts, report):
     torch.set_grad_enabled(False)
     started = time.time()
-    replies = run_track(stub, pb, name, video, prompts)
+    replies, _ = run_track(stub, pb, name, video, prompts)
     service_time = time.time() - started
     started = time.time()
     reference = ReferenceVideo(network, memory=memory)

@@ -50,7 +50,7 @@ internal sealed class SegmentCommand(SegmentOptions options, TextWriter stdout, 
         };
         foreach (var reference in options.References)
         {
-            MaskPrompts.CheckIdsFit(reference.Mask);
+            // FromFile refuses, as it reads the mask, ids that no 8-bit output PNG holds.
             request.References.Add(new Reference
             {
                 Image = EncodedImage(reference.Image, "reference image"),

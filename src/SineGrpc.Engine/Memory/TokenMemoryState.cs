@@ -11,8 +11,4 @@ public sealed record TokenObjectState(int ObjectId, TokenEntryState? Anchor, IRe
 /// memory restored from it builds the same ID tokens, bit for bit (float sums depend on
 /// their order), and evicts the same entries.
 /// </summary>
-public sealed record TokenMemoryState(int Channels, MemoryPolicy Policy, IReadOnlyList<TokenObjectState> Objects)
-{
-    /// <summary>Approximate bytes: one C-vector and a few scalars per entry.</summary>
-    public long ByteSize => Objects.Sum(o => (long)(o.Recent.Count + (o.Anchor is null ? 0 : 1)) * (Channels * sizeof(float) + 12));
-}
+public sealed record TokenMemoryState(int Channels, MemoryPolicy Policy, IReadOnlyList<TokenObjectState> Objects);

@@ -48,10 +48,10 @@ public sealed class LoadedModel : IDisposable
     public MemoryPolicy DefaultPolicy =>
         new(Manifest.Memory.Capacity, Manifest.Memory.FixFirstFrame, Manifest.Memory.DecayRatio);
 
-    /// <summary>A fresh per-stream memory of the kind the model needs.</summary>
     /// <summary>Whether a stream on this model has a portable <see cref="Tracking.StreamState"/> (token memory).</summary>
     public bool HasStreamState => Manifest.MemoryKind == MemoryKinds.Tokens;
 
+    /// <summary>A fresh per-stream memory of the kind the model needs.</summary>
     internal IFrameTracker CreateTracker(MemoryPolicy policy) => Manifest.MemoryKind switch
     {
         MemoryKinds.Tokens => new TokenTracker(this, policy),
