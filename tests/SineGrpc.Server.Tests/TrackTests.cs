@@ -283,13 +283,9 @@ public sealed class TrackTests(ServerFixture server)
         using (frame)
         {
             var jpeg = SyntheticVideo.Jpeg(frame);
-            // Output 1000x750 = 750,000 pixels a mask: two objects fit the fixture's 2,000,000, three do not.
-            var start = new TrackRequest { Start = new TrackStart { Output = new OutputOptions { Width = 1000 } } };
-            Prompt Square(uint id) => new()
-            {
-                ObjectId = id,
-                Mask = new Mask { Rle = new Rle { Height = SyntheticVideo.Height, Width = SyntheticVideo.Width, UncompressedCounts = { 240u * (id * 20), 240u * 10, 240u * (320 - id * 20 - 10) } } },
-            };
+            // Output 1000x750 = 750,000 pixels a mask: two objects' masks of their own fit the
+            // fixture's 2,000,000, three do not (SINE's logits, in the per-object layout).
+            var start = new TrackRequest { Start = new TrackStart { Model = ServerFixture.TokenModel, Output = new OutputOptions { Width = 1000 } } };
             var replies = await TrackClient.RunAsync(server.Client,
             [
                 start,
@@ -302,13 +298,36 @@ public sealed class TrackTests(ServerFixture server)
             Assert.Equal(4, replies.Count);
             Assert.Equal((int)StatusCode.InvalidArgument, replies[0].Error?.Code);
             Assert.Equal("the reply to frame 0 would hold 3 masks of 1000x750 = 2250000 pixels, over Limits:MaxMaskPixels (2000000): " +
-                "ask for fewer objects or a smaller output size (output.width, output.height)", replies[0].Error.Message);
+                "ask for fewer objects, the index layout (output.layout) or a smaller output size (output.width, output.height)", replies[0].Error.Message);
             Assert.Equal([1u, 2u], replies[1].Objects.Select(o => o.ObjectId));
             // A third object joining the two is refused alike; the two go on.
             Assert.Equal((int)StatusCode.InvalidArgument, replies[2].Error?.Code);
             Assert.Equal([1u, 2u], replies[3].Objects.Select(o => o.ObjectId));
             Assert.Equal(1000u, replies[3].Width);
+
+            // Where masks cannot overlap, the objects share one plane of owners, so any number
+            // of them fits: the index layout, and the embedded model, whose objects compete for
+            // each pixel in any layout.
+            var index = start.Clone();
+            index.Start.Output.Layout = MaskLayout.Index;
+            var embedded = new TrackRequest { Start = new TrackStart { Output = new OutputOptions { Width = 1000 } } };
+            foreach (var shared in new[] { index, embedded })
+            {
+                var answered = await TrackClient.RunAsync(server.Client, [shared, TrackClient.Frame(0, jpeg, Square(1), Square(2), Square(3)), TrackClient.Frame(1, jpeg)]);
+                Assert.All(answered, r => Assert.Null(r.Error));
+                Assert.All(answered, r => Assert.Equal([1u, 2u, 3u], r.Objects.Select(o => o.ObjectId)));
+                // Each object's mask is its own, read from the shared plane: its prompt on the prompted frame.
+                // (Object i's band starts at column 20i of 320, 62.5i of 1000, and is 31 or 32 wide there.)
+                Assert.All(answered[0].Objects, o => Assert.InRange(o.Box.X, 62.5 * o.ObjectId - 1, 62.5 * o.ObjectId + 1));
+                Assert.All(answered[0].Objects, o => Assert.InRange(o.Box.Width, 31u, 32u));
+            }
         }
+
+        static Prompt Square(uint id) => new()
+        {
+            ObjectId = id,
+            Mask = new Mask { Rle = new Rle { Height = SyntheticVideo.Height, Width = SyntheticVideo.Width, UncompressedCounts = { 240u * (id * 20), 240u * 10, 240u * (320 - id * 20 - 10) } } },
+        };
     }
 
     [Fact]

@@ -100,10 +100,11 @@ public sealed class Preprocessor : IDisposable
     }
 
     /// <summary>
-    /// Writes a source-size binary mask (non-zero = 1) at model input size [PaddedHeight, PaddedWidth]:
-    /// bilinearly resized as float to the resized size, zeros in the padding.
+    /// Writes a source-size binary mask (non-zero = 1; with a <paramref name="label"/>, the pixels
+    /// equal to it = 1) at model input size [PaddedHeight, PaddedWidth]: bilinearly resized as
+    /// float to the resized size, zeros in the padding.
     /// </summary>
-    public void MaskToInput(ReadOnlySpan<byte> mask, int srcW, int srcH, InputGeometry g, Span<float> destination)
+    public void MaskToInput(ReadOnlySpan<byte> mask, int srcW, int srcH, InputGeometry g, Span<float> destination, byte label = 0)
     {
         if (srcW <= 0 || srcH <= 0 || mask.Length != (long)srcW * srcH)
             throw new ArgumentException($"mask has {mask.Length} bytes, {srcW}x{srcH} needs {(long)srcW * srcH}", nameof(mask));
@@ -116,7 +117,7 @@ public sealed class Preprocessor : IDisposable
             var source = mask.Slice(y * srcW, srcW);
             var target = FloatRow(_maskSource, y, srcW);
             for (int x = 0; x < srcW; x++)
-                target[x] = source[x] != 0 ? 1f : 0f;
+                target[x] = (label == 0 ? source[x] != 0 : source[x] == label) ? 1f : 0f;
         }
 
         var resized = _maskSource;

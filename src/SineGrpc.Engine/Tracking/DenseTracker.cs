@@ -41,6 +41,8 @@ internal sealed class DenseTracker : IFrameTracker
 
     public long MemoryBytes => _memory?.ByteSize ?? 0;
 
+    public MapKind Maps => MapKind.Labels;
+
     /// <summary>None: a dense memory holds whole feature maps (85 MB at 854x480), no state to hand a client.</summary>
     public TokenMemoryState? CaptureMemory() => null;
 
@@ -342,7 +344,7 @@ internal sealed class DenseTracker : IFrameTracker
             for (var k = 0; k < prompts.Count; k++)
             {
                 var own = coverage.Span.Slice(k * cells, cells);
-                _preprocessor.MaskToInput(prompts[k].Mask.Span, g.SourceWidth, g.SourceHeight, g, inputMask.Span);
+                _preprocessor.MaskToInput(prompts[k].Mask.Span, g.SourceWidth, g.SourceHeight, g, inputMask.Span, prompts[k].Label);
                 Preprocessor.AreaDownsample(inputMask.Span, g.PaddedWidth, g.PaddedHeight, _model.Manifest.FeatureStride, own);
                 if (!CoversAnyCell(own))
                     throw new InvalidInputException($"the prompt mask of object {prompts[k].ObjectId} covers no pixel at the model's resolution");

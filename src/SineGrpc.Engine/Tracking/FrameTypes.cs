@@ -3,8 +3,30 @@ using SineGrpc.Engine.Memory;
 
 namespace SineGrpc.Engine.Tracking;
 
-/// <summary>An object's mask given by the caller: row-major, one byte per source pixel, non-zero = object.</summary>
-public sealed record PromptMask(int ObjectId, ReadOnlyMemory<byte> Mask);
+/// <summary>
+/// An object's mask given by the caller: row-major, one byte per source pixel. The object is
+/// where the byte is non-zero or, when <paramref name="Label"/> is set, where it equals
+/// <paramref name="Label"/>: the objects of one index mask share its plane that way instead of
+/// each holding a frame-sized copy.
+/// </summary>
+public sealed record PromptMask(int ObjectId, ReadOnlyMemory<byte> Mask, byte Label = 0)
+{
+    /// <summary>Whether a mask byte of this value is the object's.</summary>
+    public bool Covers(byte value) => Label == 0 ? value != 0 : value == Label;
+
+    /// <summary>Writes the object's pixels as 1 and the others as 0 (same length as <see cref="Mask"/>).</summary>
+    public void CopyBinaryTo(Span<byte> destination)
+    {
+        var mask = Mask.Span;
+        if (destination.Length != mask.Length)
+            throw new ArgumentException($"destination has {destination.Length} bytes for a mask of {mask.Length}", nameof(destination));
+        for (var p = 0; p < mask.Length; p++)
+            destination[p] = Covers(mask[p]) ? (byte)1 : (byte)0;
+    }
+
+    /// <summary>Whether the mask holds any pixel of the object.</summary>
+    public bool IsEmpty => Label == 0 ? !Mask.Span.ContainsAnyExcept((byte)0) : !Mask.Span.Contains(Label);
+}
 
 /// <summary>One frame for a <see cref="TrackSession"/>: decoded BGR pixels, prompts, objects to drop.</summary>
 public sealed record FrameInput(Mat Image, IReadOnlyList<PromptMask> Prompts, IReadOnlyList<int> RemovedObjectIds);
@@ -34,17 +56,83 @@ public sealed record OutputSpec(int Width, int Height, bool Exclusive, bool Incl
     }
 }
 
-/// <summary>One object's result: a binary mask at the output size (1 = object) and its score.</summary>
-public sealed class ObjectResult(int objectId, float score, PooledArray<byte> mask, MaskStats stats) : IDisposable
+/// <summary>
+/// One object's result: its binary mask at the output size (1 = object) and its score. The
+/// mask is a plane of its own or, where the frame's objects cannot overlap, the pixels of the
+/// object's owner number in a plane of owners that the frame's objects share and the
+/// <see cref="FrameResult"/> holds: a frame of many objects then keeps one plane, not one
+/// per object.
+/// </summary>
+public sealed class ObjectResult : IDisposable
 {
-    public int ObjectId { get; } = objectId;
-    public float Score { get; } = score;
-    /// <summary>Row-major, output width x height, 0 or 1.</summary>
-    public PooledArray<byte> Mask { get; } = mask;
-    public MaskStats Stats { get; } = stats;
+    private readonly PooledArray<byte>? _mask;
+    private readonly PooledArray<ushort>? _owners;
+    private readonly ushort _owner;
+    private readonly int _width;
+
+    /// <param name="mask">Row-major, output width x height, 0 or 1; the result disposes it.</param>
+    public ObjectResult(int objectId, float score, PooledArray<byte> mask, MaskStats stats)
+    {
+        ObjectId = objectId;
+        Score = score;
+        Stats = stats;
+        _mask = mask;
+    }
+
+    /// <param name="owners">Row-major, output width x height: per pixel the owner number of the object it belongs to, 0 for none; not disposed here.</param>
+    /// <param name="owner">This object's number in <paramref name="owners"/>.</param>
+    internal ObjectResult(int objectId, float score, PooledArray<ushort> owners, ushort owner, int width, MaskStats stats)
+    {
+        ObjectId = objectId;
+        Score = score;
+        Stats = stats;
+        _owners = owners;
+        _owner = owner;
+        _width = width;
+    }
+
+    public int ObjectId { get; }
+    public float Score { get; }
+    public MaskStats Stats { get; }
     /// <summary>The decoder's raw presence logits for this object (SINE: [present, absent]); null where the model has none.</summary>
     public float[]? IdLogits { get; init; }
-    public void Dispose() => Mask.Dispose();
+
+    /// <summary>
+    /// The mask, row-major, 0 or 1: its own plane, or, for a mask the frame's objects share a
+    /// plane for, written into <paramref name="scratch"/> (output width x height) and returned from there.
+    /// </summary>
+    public ReadOnlySpan<byte> Mask(Span<byte> scratch)
+    {
+        if (_mask is not null)
+            return _mask.Span;
+        var owners = _owners!.Span;
+        if (scratch.Length != owners.Length)
+            throw new ArgumentException($"scratch has {scratch.Length} bytes for a mask of {owners.Length}", nameof(scratch));
+        scratch.Clear();
+        // Only the bounding box can hold the object's pixels.
+        for (var y = Stats.Y; y < Stats.Y + Stats.Height; y++)
+        {
+            var row = y * _width + Stats.X;
+            var source = owners.Slice(row, Stats.Width);
+            var target = scratch.Slice(row, Stats.Width);
+            for (var x = 0; x < source.Length; x++)
+                target[x] = source[x] == _owner ? (byte)1 : (byte)0;
+        }
+        return scratch;
+    }
+
+    /// <summary>The mask in a pooled array of its own, which the caller disposes.</summary>
+    public PooledArray<byte> CopyMask()
+    {
+        var length = _mask?.Length ?? _owners!.Length;
+        var copy = new PooledArray<byte>(length);
+        var mask = Mask(copy.Span);
+        if (_mask is not null)
+            mask.CopyTo(copy.Span);
+        return copy;
+    }
+
+    public void Dispose() => _mask?.Dispose();
 }
 
 /// <summary>Bounding box and area of a mask; all zero for an empty mask.</summary>
@@ -69,6 +157,45 @@ public readonly record struct MaskStats(int X, int Y, int Width, int Height, lon
         }
         return area == 0 ? default : new MaskStats(minX, minY, maxX - minX + 1, maxY - minY + 1, area);
     }
+
+    /// <summary>
+    /// The stats of owners 1 to <paramref name="count"/> in a row-major plane of owner numbers
+    /// (0 = none), in one pass over the plane: element i is owner i + 1's.
+    /// </summary>
+    public static MaskStats[] OfOwners(ReadOnlySpan<ushort> owners, int width, int height, int count)
+    {
+        var minX = new int[count];
+        var minY = new int[count];
+        var maxX = new int[count];
+        var maxY = new int[count];
+        var area = new long[count];
+        Array.Fill(minX, width);
+        Array.Fill(minY, height);
+        Array.Fill(maxX, -1);
+        Array.Fill(maxY, -1);
+        for (var y = 0; y < height; y++)
+        {
+            var row = owners.Slice(y * width, width);
+            for (var x = 0; x < width; x++)
+            {
+                var o = row[x] - 1;
+                if (o < 0)
+                    continue;
+                if (x < minX[o])
+                    minX[o] = x;
+                if (x > maxX[o])
+                    maxX[o] = x;
+                if (y < minY[o])
+                    minY[o] = y;
+                maxY[o] = y;
+                area[o]++;
+            }
+        }
+        var stats = new MaskStats[count];
+        for (var i = 0; i < count; i++)
+            stats[i] = area[i] == 0 ? default : new MaskStats(minX[i], minY[i], maxX[i] - minX[i] + 1, maxY[i] - minY[i] + 1, area[i]);
+        return stats;
+    }
 }
 
 /// <summary>Server-side time spent on one request, per stage, in milliseconds.</summary>
@@ -83,7 +210,9 @@ public sealed class StageTimes
 }
 
 /// <summary>The masks of every tracked object on one frame, at the output size.</summary>
-public sealed class FrameResult(int width, int height, IReadOnlyList<ObjectResult> objects, PooledArray<ushort>? indexMap, StageTimes times) : IDisposable
+/// <param name="owners">The plane of owners the objects' masks share, if they do; disposed with the result.</param>
+public sealed class FrameResult(int width, int height, IReadOnlyList<ObjectResult> objects, PooledArray<ushort>? indexMap, StageTimes times,
+    PooledArray<ushort>? owners = null) : IDisposable
 {
     public int Width { get; } = width;
     public int Height { get; } = height;
@@ -98,5 +227,6 @@ public sealed class FrameResult(int width, int height, IReadOnlyList<ObjectResul
         foreach (var o in Objects)
             o.Dispose();
         IndexMap?.Dispose();
+        owners?.Dispose();
     }
 }

@@ -24,25 +24,27 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     {
         var (width, height) = spec.Resolve(geometry.SourceWidth, geometry.SourceHeight);
         var pixels = width * height;
-        var ids = maps.ObjectIds;
-        var count = ids.Length;
+        var count = maps.ObjectIds.Length;
 
-        // owner[p] = 1 + index of the object owning pixel p, 0 = background.
+        // owner[p] = 1 + index of the object owning pixel p, 0 = background. Where objects
+        // cannot overlap, this one plane is every object's mask (ObjectResult reads its own
+        // pixels from it); elsewhere each object gets a plane of its own.
         var exclusive = spec.Exclusive || maps.Kind == MapKind.Labels;
-        using var owner = exclusive ? PooledArray<ushort>.Zeroed(pixels) : null;
+        var owner = exclusive ? PooledArray<ushort>.Zeroed(pixels) : null;
         var confidence = keepConfidence ? new PooledArray<float>(count * pixels) : null;
-        var masks = new PooledArray<byte>[count];
+        var masks = exclusive ? null : new PooledArray<byte>[count];
         try
         {
-            for (var i = 0; i < count; i++)
-                masks[i] = new PooledArray<byte>(pixels);
+            for (var i = 0; i < (masks?.Length ?? 0); i++)
+                masks![i] = new PooledArray<byte>(pixels);
             return Fill(maps, geometry, prompts, spec, times, width, height, owner, masks, confidence);
         }
         catch
         {
             // A failure here (a bug, a runtime error) fails the frame: the buffers go back to their pools.
-            foreach (var mask in masks)
+            foreach (var mask in masks ?? [])
                 mask?.Dispose();
+            owner?.Dispose();
             confidence?.Dispose();
             throw;
         }
@@ -50,7 +52,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
 
     private (FrameResult Result, float[] PredictedScores, PooledArray<float>? Confidence) Fill(
         ObjectMaps maps, InputGeometry geometry, IReadOnlyList<PromptMask> prompts, OutputSpec spec, StageTimes times,
-        int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[] masks, PooledArray<float>? confidence)
+        int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[]? masks, PooledArray<float>? confidence)
     {
         var pixels = width * height;
         var ids = maps.ObjectIds;
@@ -64,30 +66,27 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         var predictedScores = (float[])scores.Clone();
         if (prompts.Count > 0)
             OverlayPrompts(prompts, ids, geometry, width, height, owner, masks, scores);
-        if (owner is not null)
-        {
-            for (var i = 0; i < count; i++)
-            {
-                var mask = masks[i].Span;
-                var id = (ushort)(i + 1);
-                for (var p = 0; p < pixels; p++)
-                    mask[p] = owner.Span[p] == id ? (byte)1 : (byte)0;
-            }
-        }
 
         var objects = new ObjectResult[count];
-        for (var i = 0; i < count; i++)
-            objects[i] = new ObjectResult(ids[i], scores[i], masks[i], MaskStats.Of(masks[i].Span, width, height)) { IdLogits = spec.IncludeLogits ? maps.IdLogits?[i] : null };
+        if (owner is null)
+        {
+            for (var i = 0; i < count; i++)
+                objects[i] = new ObjectResult(ids[i], scores[i], masks![i], MaskStats.Of(masks[i].Span, width, height)) { IdLogits = spec.IncludeLogits ? maps.IdLogits?[i] : null };
+            return (new FrameResult(width, height, objects, indexMap: null, times), predictedScores, confidence);
+        }
 
+        var stats = MaskStats.OfOwners(owner.Span, width, height, count);
+        for (var i = 0; i < count; i++)
+            objects[i] = new ObjectResult(ids[i], scores[i], owner, (ushort)(i + 1), width, stats[i]) { IdLogits = spec.IncludeLogits ? maps.IdLogits?[i] : null };
         PooledArray<ushort>? indexMap = null;
         if (spec.Exclusive)
         {
             indexMap = new PooledArray<ushort>(pixels);
             var map = indexMap.Span;
             for (var p = 0; p < pixels; p++)
-                map[p] = owner!.Span[p] == 0 ? (ushort)0 : (ushort)ids[owner.Span[p] - 1];
+                map[p] = owner.Span[p] == 0 ? (ushort)0 : (ushort)ids[owner.Span[p] - 1];
         }
-        return (new FrameResult(width, height, objects, indexMap, times), predictedScores, confidence);
+        return (new FrameResult(width, height, objects, indexMap, times, owner), predictedScores, confidence);
     }
 
     /// <summary>
@@ -220,21 +219,24 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     // A prompted object is returned exactly as prompted (resized to the output), with
     // score 1; in an exclusive layout its pixels are taken from any other object.
     private static void OverlayPrompts(IReadOnlyList<PromptMask> prompts, int[] ids, InputGeometry g, int width, int height,
-        PooledArray<ushort>? owner, PooledArray<byte>[] masks, float[] scores)
+        PooledArray<ushort>? owner, PooledArray<byte>[]? masks, float[] scores)
     {
+        // With a plane of owners, each prompt is resized into one scratch plane in turn.
+        using var scratch = masks is null ? new PooledArray<byte>(width * height) : null;
         foreach (var prompt in prompts)
         {
             var index = Array.IndexOf(ids, prompt.ObjectId);
             if (index < 0)
                 continue;
-            var mask = masks[index].Span;
+            var mask = masks is null ? scratch!.Span : masks[index].Span;
+            // Nearest-neighbour keeps an index mask's values, so the label still reads after the resize.
             MaskViews.Resize(prompt.Mask.Span, g.SourceHeight, g.SourceWidth, mask, height, width, InterpolationFlags.Nearest);
             scores[index] = 1f;
             var own = owner is null ? default : owner.Span;
             var id = (ushort)(index + 1);
             for (var p = 0; p < mask.Length; p++)
             {
-                mask[p] = mask[p] != 0 ? (byte)1 : (byte)0;
+                mask[p] = prompt.Covers(mask[p]) ? (byte)1 : (byte)0;
                 if (own.IsEmpty)
                     continue;
                 if (mask[p] != 0)

@@ -102,7 +102,7 @@ public static class Segmenter
         var (objects, _, confidence) = output.Build(maps, target.Geometry, [], input.Output, times, keepConfidence: true);
         using (confidence)
         {
-            var semantic = objects.Objects.Select(o => new ObjectResult(o.ObjectId, o.Score, PooledArray<byte>.CopyOf(o.Mask.Span), o.Stats)).ToList();
+            var semantic = objects.Objects.Select(o => new ObjectResult(o.ObjectId, o.Score, o.CopyMask(), o.Stats)).ToList();
             var instances = ConnectedInstances(objects, maps.Presence, confidence!.Span, input.InstanceThreshold, input.MaxInstances);
             times.PostprocessMs = Stopwatch.GetElapsedTime(post).TotalMilliseconds;
             times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
@@ -355,7 +355,8 @@ public static class Segmenter
     // Labels the 8-connected components of an object's mask into labels (CV_32S, 0 = background); returns their count, background included.
     private static unsafe int LabelComponents(ObjectResult obj, int width, int height, Mat labels)
     {
-        fixed (byte* data = obj.Mask.Span)
+        using var scratch = new PooledArray<byte>(width * height);
+        fixed (byte* data = obj.Mask(scratch.Span))
         {
             using var mask = Mat.FromPixelData(height, width, MatType.CV_8UC1, (IntPtr)data);
             return Cv2.ConnectedComponents(mask, labels, PixelConnectivity.Connectivity8, MatType.CV_32S);

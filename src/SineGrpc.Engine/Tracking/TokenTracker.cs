@@ -49,6 +49,8 @@ internal sealed class TokenTracker : IFrameTracker
 
     public long MemoryBytes => _memory.ByteSize;
 
+    public MapKind Maps => MapKind.Logits;
+
     public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken) =>
         AnchorAsync(features, prompts, [], frameNumber, cancellationToken);
 
@@ -93,7 +95,7 @@ internal sealed class TokenTracker : IFrameTracker
             // scored as the reference does, then brought to the model's input like a prompt.
             _postprocessor.ToOutput(maps.Maps.Span.Slice(i * mapSize, mapSize), 1, maps.Height, maps.Width, g, g.SourceWidth, g.SourceHeight, logits.Span);
             ownScores[i] = maps.Presence[i] * MeanForeground(logits.Span, binary.Span);
-            NearestToInput(binary.Span, g, mask);
+            NearestToInput(binary.Span, label: 0, g, mask);
         }, cancellationToken);
         using (sums)
         {
@@ -137,11 +139,11 @@ internal sealed class TokenTracker : IFrameTracker
     }
 
     /// <summary>
-    /// A source-size mask (non-zero = object) at the model's input: resized to the resized
+    /// A source-size mask (non-zero = object; with a label, the pixels equal to it) at the model's input: resized to the resized
     /// image with PyTorch's nearest rule (source index = min(floor(i * (float)in / out), in - 1),
     /// in single precision), zeros in the padding.
     /// </summary>
-    internal static void NearestToInput(ReadOnlySpan<byte> mask, InputGeometry g, Span<float> destination)
+    internal static void NearestToInput(ReadOnlySpan<byte> mask, byte label, InputGeometry g, Span<float> destination)
     {
         destination.Clear();
         var columns = NearestIndices(g.SourceWidth, g.ResizedWidth);
@@ -151,7 +153,7 @@ internal sealed class TokenTracker : IFrameTracker
             var source = mask.Slice(rows[y] * g.SourceWidth, g.SourceWidth);
             var line = destination.Slice(y * g.PaddedWidth, g.ResizedWidth);
             for (var x = 0; x < line.Length; x++)
-                line[x] = source[columns[x]] != 0 ? 1f : 0f;
+                line[x] = (label == 0 ? source[columns[x]] != 0 : source[columns[x]] == label) ? 1f : 0f;
         }
     }
 
@@ -217,7 +219,7 @@ internal sealed class TokenTracker : IFrameTracker
     private async Task AnchorAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
         var g = features.Geometry;
-        var (sums, areas) = await PoolAsync(features, prompts.Count, (k, mask) => NearestToInput(prompts[k].Mask.Span, g, mask), cancellationToken);
+        var (sums, areas) = await PoolAsync(features, prompts.Count, (k, mask) => NearestToInput(prompts[k].Mask.Span, prompts[k].Label, g, mask), cancellationToken);
         using (sums)
         {
             // Check every prompt before touching memory, so a bad one changes nothing.

@@ -69,6 +69,14 @@ public sealed class TrackSession : IDisposable
     /// <summary>Frames processed so far (memory ages count these).</summary>
     public int FramesProcessed => _frameNumber;
 
+    /// <summary>
+    /// Output-size mask planes a frame of <paramref name="objects"/> objects holds: one per
+    /// object where masks may overlap; one that they all share where they cannot (an index
+    /// layout, or a model whose objects compete for each pixel).
+    /// </summary>
+    public int MaskPlanes(int objects) =>
+        objects > 0 && (_spec.Exclusive || _tracker.Maps == MapKind.Labels) ? 1 : objects;
+
     /// <summary>Approximate bytes of this stream's memory.</summary>
     public long MemoryBytes => _tracker.MemoryBytes;
 
@@ -170,7 +178,7 @@ internal static class PromptValidation
                 throw new InvalidInputException($"object {prompt.ObjectId} is prompted twice on one frame");
             if (prompt.Mask.Length != width * height)
                 throw new InvalidInputException($"the mask of object {prompt.ObjectId} has {prompt.Mask.Length} pixels, its frame {width}x{height} has {width * height}");
-            if (!prompt.Mask.Span.ContainsAnyExcept((byte)0))
+            if (prompt.IsEmpty)
                 throw new InvalidInputException($"the mask of object {prompt.ObjectId} is empty");
         }
     }

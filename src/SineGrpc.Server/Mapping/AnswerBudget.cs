@@ -11,13 +11,13 @@ namespace SineGrpc.Server.Mapping;
 internal static class AnswerBudget
 {
     /// <exception cref="InvalidInputException"><paramref name="masks"/> masks of that size hold more than <paramref name="maxMaskPixels"/> pixels.</exception>
-    public static void Check(int masks, (int Width, int Height) output, long maxMaskPixels, string what)
+    /// <param name="remedy">What the caller can ask for instead, ending the message.</param>
+    public static void Check(int masks, (int Width, int Height) output, long maxMaskPixels, string what, string remedy)
     {
         var pixels = (long)masks * output.Width * output.Height;
         if (pixels > maxMaskPixels)
             throw new InvalidInputException(
-                $"{what} would hold {masks} masks of {output.Width}x{output.Height} = {pixels} pixels, over Limits:MaxMaskPixels ({maxMaskPixels}): " +
-                "ask for fewer objects or a smaller output size (output.width, output.height)");
+                $"{what} would hold {masks} masks of {output.Width}x{output.Height} = {pixels} pixels, over Limits:MaxMaskPixels ({maxMaskPixels}): {remedy}");
     }
 
     /// <summary>How many more masks of the output size fit beside <paramref name="masks"/> others (0 when none do).</summary>

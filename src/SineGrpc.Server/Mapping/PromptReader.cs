@@ -6,7 +6,8 @@ using SineGrpc.Engine.Tracking;
 namespace SineGrpc.Server.Mapping;
 
 /// <summary>
-/// Turns API prompts into binary masks at their frame's size.
+/// Turns API prompts into masks at their frame's size: binary, or, for the objects of one
+/// index mask, one plane of their ids that they share.
 ///
 /// Size rule: a mask must have its frame's size, except that a mask one pixel short or
 /// long in width and/or height (some datasets ship such masks) is padded with
@@ -100,6 +101,16 @@ internal static class PromptReader
         if (ids.Count > masksLeft)
             throw new InvalidInputException(
                 $"the index mask holds {ids.Count} objects: with the image's other prompts, over the limit of {allowance.MasksPerImage} objects");
+        if (ids.Max <= byte.MaxValue)
+        {
+            // The objects share one plane of their ids, each reading the pixels of its own
+            // (PromptMask.Label): one frame-sized plane however many objects the mask holds.
+            var plane = new byte[values.Length];
+            for (var p = 0; p < values.Length; p++)
+                plane[p] = (byte)values[p];
+            return ids.Select(id => new PromptMask(id, plane, (byte)id)).ToList();
+        }
+        // Ids past 255 do not fit a plane of bytes: a mask each.
         allowance.Take(ids.Count - 1, width, height);
         return ids.Select(id =>
         {

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using Sine.V1;
 using SineGrpc.Engine.Masks;
+using SineGrpc.Engine.Memory;
 using SineGrpc.Engine.Tracking;
 
 namespace SineGrpc.Server.Mapping;
@@ -8,19 +9,29 @@ namespace SineGrpc.Server.Mapping;
 /// <summary>Writes engine results as API messages, in the encoding the client asked for.</summary>
 internal static class ResultWriter
 {
-    public static ObjectMask Object(ObjectResult result, int width, int height, MaskEncoding encoding)
+    /// <summary>
+    /// The objects' messages. Masks that share their frame's plane of owners are written out
+    /// one at a time into one scratch plane, so that encoding many objects holds one plane.
+    /// </summary>
+    public static List<ObjectMask> Objects(IReadOnlyList<ObjectResult> results, int width, int height, MaskEncoding encoding)
     {
-        var message = new ObjectMask
+        using var scratch = new PooledArray<byte>(width * height);
+        var messages = new List<ObjectMask>(results.Count);
+        foreach (var result in results)
         {
-            ObjectId = (uint)result.ObjectId,
-            Score = result.Score,
-            Mask = EncodeMask(result.Mask.Span[..(width * height)], width, height, encoding),
-            Box = Box(result.Stats),
-            Area = (ulong)result.Stats.Area,
-        };
-        if (result.IdLogits is { } logits)
-            message.IdLogits.AddRange(logits);   // only set when the client asked (OutputOptions.include_logits)
-        return message;
+            var message = new ObjectMask
+            {
+                ObjectId = (uint)result.ObjectId,
+                Score = result.Score,
+                Mask = EncodeMask(result.Mask(scratch.Span), width, height, encoding),
+                Box = Box(result.Stats),
+                Area = (ulong)result.Stats.Area,
+            };
+            if (result.IdLogits is { } logits)
+                message.IdLogits.AddRange(logits);   // only set when the client asked (OutputOptions.include_logits)
+            messages.Add(message);
+        }
+        return messages;
     }
 
     public static Instance Instance(InstanceResult result, int width, int height, MaskEncoding encoding) => new()

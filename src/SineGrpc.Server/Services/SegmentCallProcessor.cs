@@ -41,7 +41,8 @@ internal sealed class SegmentCallProcessor(ServiceLimits limits, ServiceMetrics 
             // The answer: a same-object and a semantic mask per label, then as many instances
             // as asked for (0 = the most there can be) and as the rest of the budget holds.
             var size = output.Resolve(target.Width, target.Height);
-            AnswerBudget.Check(2 * labels, size, limits.MaxMaskPixels, "the Segment response");
+            AnswerBudget.Check(2 * labels, size, limits.MaxMaskPixels, "the Segment response",
+                "ask for fewer labels or a smaller output size (output.width, output.height)");
             var asked = request.MaxInstances == 0 ? Segmenter.InstanceCandidates : (int)Math.Min(request.MaxInstances, int.MaxValue);
             var maxInstances = Math.Min(asked, AnswerBudget.Room(2 * labels, size, limits.MaxMaskPixels));
             using var result = await Segmenter.SegmentAsync(model, new SegmentInput(references, target, output, threshold, maxInstances), cancellationToken);
@@ -49,9 +50,9 @@ internal sealed class SegmentCallProcessor(ServiceLimits limits, ServiceMetrics 
             var encoding = request.Output?.MaskEncoding ?? MaskEncoding.Unspecified;
             var (width, height) = (result.Objects.Width, result.Objects.Height);
             var response = new SegmentResponse { Width = (uint)width, Height = (uint)height, IndexMask = ResultWriter.IndexMask(result.Objects) };
-            response.Objects.AddRange(result.Objects.Objects.Select(o => ResultWriter.Object(o, width, height, encoding)));
+            response.Objects.AddRange(ResultWriter.Objects(result.Objects.Objects, width, height, encoding));
             response.Instances.AddRange(result.Instances.Select(i => ResultWriter.Instance(i, width, height, encoding)));
-            response.Semantic.AddRange(result.Semantic.Select(s => ResultWriter.Object(s, width, height, encoding)));
+            response.Semantic.AddRange(ResultWriter.Objects(result.Semantic, width, height, encoding));
             var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             response.Timings = ResultWriter.Timings(result.Objects.Times, imageDecodeMs, totalMs);
             metrics.Frame(model.Name, result.Objects.Times, imageDecodeMs, totalMs);

@@ -33,11 +33,12 @@ internal sealed class TrackFrameProcessor(ServiceLimits limits, ServiceMetrics m
             var removed = frame.RemoveObjectIds.Select(id => (int)id).ToList();
             var objects = session.ObjectIds.Except(removed).Union(prompts.Select(p => p.ObjectId)).Count();
             ObjectLimit.Check(objects, limits.MaxObjectsPerStream);
-            AnswerBudget.Check(objects, session.Output.Resolve(image.Width, image.Height), limits.MaxMaskPixels, $"the reply to frame {frame.FrameIndex}");
+            AnswerBudget.Check(session.MaskPlanes(objects), session.Output.Resolve(image.Width, image.Height), limits.MaxMaskPixels, $"the reply to frame {frame.FrameIndex}",
+                "ask for fewer objects, the index layout (output.layout) or a smaller output size (output.width, output.height)");
 
             using var result = await session.ProcessFrameAsync(new FrameInput(image, prompts, removed), cancellationToken);
             var reply = new TrackResponse { FrameIndex = frame.FrameIndex, Width = (uint)result.Width, Height = (uint)result.Height };
-            reply.Objects.AddRange(result.Objects.Select(o => ResultWriter.Object(o, result.Width, result.Height, replies.Encoding)));
+            reply.Objects.AddRange(ResultWriter.Objects(result.Objects, result.Width, result.Height, replies.Encoding));
             reply.IndexMask = ResultWriter.IndexMask(result);
             var totalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             reply.Timings = ResultWriter.Timings(result.Times, imageDecodeMs, totalMs);

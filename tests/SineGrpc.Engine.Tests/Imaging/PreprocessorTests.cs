@@ -125,6 +125,23 @@ public class PreprocessorTests
             destination);
     }
 
+    // The same mask as a label in an index plane: [3, 5] with label 5 is [0, 1].
+    [Fact]
+    public void Mask_to_input_reads_a_label_s_pixels_of_an_index_plane()
+    {
+        var manifest = Simple("rgb", 4, 4);
+        var g = InputGeometry.For(manifest, 2, 1);
+        using var pre = new Preprocessor(manifest);
+        var binary = new float[16];
+        var labelled = new float[16];
+        pre.MaskToInput([0, 5], 2, 1, g, binary);
+        pre.MaskToInput([3, 5], 2, 1, g, labelled, label: 5);
+        Assert.Equal(binary, labelled);
+        pre.MaskToInput([3, 5], 2, 1, g, labelled, label: 3);
+        Assert.Equal(0.25f, labelled[2]);   // now the left pixel's: the mirror image, [1, 0.75, 0.25, 0]
+        Assert.Equal(1f, labelled[0]);
+    }
+
     [Fact]
     public void Area_downsample_averages_blocks()
     {

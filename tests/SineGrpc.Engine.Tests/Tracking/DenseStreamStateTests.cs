@@ -62,7 +62,7 @@ public sealed class DenseStreamStateTests(SmallDenseModelFixture fixture) : ICla
             using var again = await Frame(reused, step, prompts);
             using var first = await Frame(fresh, step, prompts);
             Assert.Equal([2], again.Objects.Select(o => o.ObjectId));
-            Assert.Equal(first.Objects[0].Mask.Span.ToArray(), again.Objects[0].Mask.Span.ToArray());
+            Assert.Equal(first.Objects[0].MaskArray(), again.Objects[0].MaskArray());
             Assert.Equal(fresh.MemoryBytes, reused.MemoryBytes);
         }
         Assert.True(withEarlierFrames > reused.MemoryBytes, $"{withEarlierFrames} bytes with six frames, {reused.MemoryBytes} now");

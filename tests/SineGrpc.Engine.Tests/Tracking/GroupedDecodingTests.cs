@@ -84,7 +84,7 @@ public sealed class GroupedDecodingTests(GroupedAndPerGroupModelsFixture models)
                 var (a, b) = (apart.Objects[i], together.Objects[i]);
                 Assert.Equal(a.Score, b.Score, 1e-4f);
                 // Float rounding may flip a pixel whose probability sits at the threshold; no more.
-                var differing = a.Mask.Span.ToArray().Zip(b.Mask.Span.ToArray()).Count(p => p.First != p.Second);
+                var differing = a.MaskArray().Zip(b.MaskArray()).Count(p => p.First != p.Second);
                 Assert.True(differing <= Width * Height / 1000, $"frame {frame}, object {a.ObjectId}: {differing} pixels differ");
                 Assert.True(a.Stats.Area > 0, $"frame {frame}, object {a.ObjectId} was lost");
             }

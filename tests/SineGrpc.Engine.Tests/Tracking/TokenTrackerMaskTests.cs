@@ -17,7 +17,7 @@ public class TokenTrackerMaskTests
         {
             var mask = new byte[sourceWidth];
             mask[column] = 1;
-            TokenTracker.NearestToInput(mask, g, destination);
+            TokenTracker.NearestToInput(mask, label: 0, g, destination);
             for (var x = 0; x < resizedWidth; x++)
             {
                 if (destination[x] == 1f)
@@ -28,6 +28,17 @@ public class TokenTrackerMaskTests
             Assert.All(destination[g.PaddedWidth..], v => Assert.Equal(0f, v));
         }
         return read;
+    }
+
+    [Fact]
+    public void Nearest_resize_of_a_label_reads_the_pixels_equal_to_it()
+    {
+        var g = new InputGeometry(4, 1, 8, 1, 8, 1, FeatureStride: 1, MaskScale: 1);
+        var destination = new float[8];
+        TokenTracker.NearestToInput([2, 0, 7, 2], label: 2, g, destination);
+        Assert.Equal([1f, 1f, 0f, 0f, 0f, 0f, 1f, 1f], destination);
+        TokenTracker.NearestToInput([2, 0, 7, 2], label: 0, g, destination);
+        Assert.Equal([1f, 1f, 0f, 0f, 1f, 1f, 1f, 1f], destination);
     }
 
     [Fact]

@@ -84,11 +84,6 @@ public class PromptReaderTests
             Assert.Equal(1, pixels.Count(v => v != 0));
             Assert.Equal(1, pixels[0]);
         }
-
-        // An index mask's objects take their allowance in all: three objects, one mask's worth short.
-        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([IndexPng(3)], Width, Height, NoPixelLimit, new PromptAllowance(8, 2 * Width * Height)));
-        Assert.Contains("(Limits:MaxMaskPixels)", e.Message);
-        Assert.Equal(3, PromptReader.Read([IndexPng(3)], Width, Height, NoPixelLimit, new PromptAllowance(8, 3 * Width * Height)).Count);
     }
 
     [Fact]
@@ -143,5 +138,40 @@ public class PromptReaderTests
         Assert.Equal(2, PromptReader.Read([Rle(1, 50, 50), Rle(2, 0, 100)], Width, Height, NoPixelLimit, allowance).Count);
         var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([Rle(1, 50, 50)], Width, Height, NoPixelLimit, allowance));
         Assert.Equal("the prompt masks of this request hold more than 200 pixels in all (Limits:MaxMaskPixels): send fewer or smaller", e.Message);
+    }
+
+    [Fact]
+    public void The_objects_of_an_index_mask_share_one_plane_and_one_mask_of_the_pixel_budget()
+    {
+        // Eight objects in an allowance of one mask's pixels: the plane is decoded once.
+        var prompts = PromptReader.Read([IndexPng(8)], Width, Height, NoPixelLimit, new PromptAllowance(8, Width * Height));
+
+        Assert.Equal(Enumerable.Range(1, 8), prompts.Select(p => p.ObjectId));
+        Assert.Single(prompts.Select(p => p.Mask).Distinct());
+        foreach (var prompt in prompts)
+        {
+            var binary = new byte[Width * Height];
+            prompt.CopyBinaryTo(binary);
+            // IndexPng puts object i + 1 on pixel i alone.
+            Assert.Equal(Enumerable.Range(0, Width * Height).Select(p => p == prompt.ObjectId - 1 ? (byte)1 : (byte)0), binary);
+        }
+    }
+
+    [Fact]
+    public void Ids_past_255_in_a_16_bit_index_mask_take_a_mask_each()
+    {
+        var ids = new ushort[Width * Height];
+        ids[3] = 300;
+        ids[7] = 301;
+        var png = new Prompt { ObjectId = 0, Mask = new Mask { Png = ByteString.CopyFrom(MaskPng.EncodeIndex(ids, Height, Width)) } };
+
+        var e = Assert.Throws<InvalidInputException>(() => PromptReader.Read([png], Width, Height, NoPixelLimit, new PromptAllowance(8, Width * Height)));
+        Assert.Contains("(Limits:MaxMaskPixels)", e.Message);
+
+        var prompts = PromptReader.Read([png], Width, Height, NoPixelLimit, new PromptAllowance(8, 2 * Width * Height));
+        Assert.Equal([300, 301], prompts.Select(p => p.ObjectId));
+        Assert.All(prompts, p => Assert.Equal(0, p.Label));
+        Assert.Equal(1, prompts[0].Mask.Span[3]);
+        Assert.Equal(1, prompts[1].Mask.Span[7]);
     }
 }
