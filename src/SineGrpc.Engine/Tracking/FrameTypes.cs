@@ -72,23 +72,26 @@ public sealed class ObjectResult : IDisposable
 
     /// <param name="mask">Row-major, output width x height, 0 or 1; the result disposes it.</param>
     public ObjectResult(int objectId, float score, PooledArray<byte> mask, MaskStats stats)
+        : this(objectId, score, stats)
     {
-        ObjectId = objectId;
-        Score = score;
-        Stats = stats;
         _mask = mask;
     }
 
     /// <param name="owners">Row-major, output width x height: per pixel the owner number of the object it belongs to, 0 for none; not disposed here.</param>
     /// <param name="owner">This object's number in <paramref name="owners"/>.</param>
     internal ObjectResult(int objectId, float score, PooledArray<ushort> owners, ushort owner, int width, MaskStats stats)
+        : this(objectId, score, stats)
+    {
+        _owners = owners;
+        _owner = owner;
+        _width = width;
+    }
+
+    private ObjectResult(int objectId, float score, MaskStats stats)
     {
         ObjectId = objectId;
         Score = score;
         Stats = stats;
-        _owners = owners;
-        _owner = owner;
-        _width = width;
     }
 
     public int ObjectId { get; }
