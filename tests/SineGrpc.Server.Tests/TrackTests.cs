@@ -275,6 +275,39 @@ public sealed class TrackTests(ServerFixture server)
         }
     }
 
+    // The objects of an index mask share its plane (each reads its own label), where binary
+    // masks each have their own: through both memory kinds' anchoring (the token model pools
+    // a nearest-resized mask, the dense one a bilinear coverage) and the prompted frame's
+    // overlay, the answers must be the same.
+    [Theory]
+    [InlineData("")]
+    [InlineData(ServerFixture.TokenModel)]
+    public async Task An_index_mask_prompts_as_its_objects_binary_masks_would(string model)
+    {
+        using var video = new SyntheticVideo();
+        var frames = Enumerable.Range(0, 5).Select(t =>
+        {
+            var (frame, truth) = video.Render(t, secondFrom: 0);
+            using (frame)
+                return (Jpeg: SyntheticVideo.Jpeg(frame), Truth: truth);
+        }).ToList();
+        var truth = frames[0].Truth;
+        using var labels = OpenCvSharp.Mat.FromPixelData(SyntheticVideo.Height, SyntheticVideo.Width, OpenCvSharp.MatType.CV_8UC1, truth);
+        Prompt[] index = [TrackClient.PngPrompt(0, labels.ImEncode(".png"))];
+        Prompt[] binary = [TrackClient.TruthPrompt(truth, 1), TrackClient.TruthPrompt(truth, 2)];
+
+        List<TrackRequest> Stream(Prompt[] prompts) =>
+            [TrackClient.Start(model), .. frames.Select((f, t) => TrackClient.Frame((ulong)t, f.Jpeg, t == 0 ? prompts : []))];
+        var fromIndex = await TrackClient.RunAsync(server.Client, Stream(index));
+        var fromBinary = await TrackClient.RunAsync(server.Client, Stream(binary));
+
+        Assert.All(fromIndex, r => Assert.Null(r.Error));
+        Assert.Equal(fromBinary, fromIndex, (a, b) =>
+            a.Objects.Select(o => (o.ObjectId, o.Score, o.Mask, o.Area)).SequenceEqual(b.Objects.Select(o => (o.ObjectId, o.Score, o.Mask, o.Area))));
+        Assert.All(fromIndex, r => Assert.Equal([1u, 2u], r.Objects.Select(o => o.ObjectId)));
+        Assert.Equal((ulong)truth.Count(v => v == 2), fromIndex[0].Objects[1].Area);
+    }
+
     [Fact]
     public async Task A_reply_whose_masks_would_be_over_the_mask_budget_is_refused_and_the_stream_goes_on()
     {
