@@ -18,6 +18,21 @@ internal sealed class ParsedArguments(string command, IReadOnlyDictionary<string
     public string GetRequired(string name) =>
         Get(name) ?? throw new UsageException($"missing --{name} (see 'sine {command} --help')");
 
+    /// <summary>A number option in (0, max], or null when absent.</summary>
+    public double? GetPositive(string name, double max)
+    {
+        var text = Get(name);
+        if (text is null)
+        {
+            return null;
+        }
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || value > max)
+        {
+            throw new UsageException($"--{name} must be a number above 0 and at most {max.ToString(CultureInfo.InvariantCulture)}, not '{text}'");
+        }
+        return value;
+    }
+
     /// <summary>An integer option in [min, max], or null when absent.</summary>
     public int? GetInt(string name, int min, int max)
     {

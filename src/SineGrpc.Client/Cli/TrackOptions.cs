@@ -36,6 +36,10 @@ internal sealed record TrackOptions
             new("encoding", "jpeg|png|raw", "How frames are sent: jpeg (default), png, or raw BGR pixels; folder frames\n" +
                 "already in that format are sent as they are on disk"),
             new("jpeg-quality", "1-100", $"Quality of frames encoded as JPEG (default {DefaultJpegQuality})"),
+            new("live", null, "Camera mode (the stream's start.live): frames the server could not keep up with\n" +
+                "are skipped, the newest frame winning, and get no mask file; prompted frames are never skipped"),
+            new("fps", "rate", "Send frames no faster than this many per second, as a camera delivers them (a video\n" +
+                "or folder played as live input, with --live); default: as fast as the server takes them"),
             new("resume", "n", "Times to go on over a new stream when the server ends one with UNAVAILABLE\n" +
                 "(a draining pod, a lost connection) after answering frames: on a token-memory model (SINE)\n" +
                 "from the last reply's stream state, otherwise after the prompted frames and the last\n" +
@@ -45,6 +49,8 @@ internal sealed record TrackOptions
     public const int DefaultResumes = 5;
 
     public const int MaxResumes = 100;
+
+    public const double MaxFramesPerSecond = 1000;
 
     public required string Input { get; init; }
     public string? Mask { get; init; }
@@ -57,6 +63,8 @@ internal sealed record TrackOptions
     public FrameEncoding Encoding { get; init; } = FrameEncoding.Jpeg;
     public int JpegQuality { get; init; } = DefaultJpegQuality;
     public int Resumes { get; init; } = DefaultResumes;
+    public bool Live { get; init; }
+    public double? FramesPerSecond { get; init; }
 
     /// <summary>Checks the options' syntax and that the files and folders they name exist.</summary>
     public static TrackOptions FromArguments(ParsedArguments args)
@@ -124,6 +132,8 @@ internal sealed record TrackOptions
             Encoding = ParseEncoding(args.Get("encoding")),
             JpegQuality = args.GetInt("jpeg-quality", 1, 100) ?? DefaultJpegQuality,
             Resumes = args.GetInt("resume", 0, MaxResumes) ?? DefaultResumes,
+            Live = args.Has("live"),
+            FramesPerSecond = args.GetPositive("fps", MaxFramesPerSecond),
         };
     }
 

@@ -38,7 +38,9 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
             Model = options.Model ?? "",
             // Memory left unset: the model's defaults. Output spelled out: the client decodes COCO RLE per object.
             Output = new OutputOptions { MaskEncoding = MaskEncoding.CocoRle, Layout = MaskLayout.PerObject },
+            Live = options.Live,
         };
+        var pacer = options.FramesPerSecond is { } rate ? new FramePacer(rate, TimeProvider.System) : null;
         var resume = options.Resumes == 0 ? ResumeMode.None : await ResumeModeAsync(client, cancellationToken);
         // On a token-memory model every reply carries the stream's state, a few KB per object,
         // so a stream the server ends early goes on from the last one with nothing sent again.
@@ -54,7 +56,7 @@ internal sealed class TrackCommand(TrackOptions options, TextWriter stderr, bool
             {
                 try
                 {
-                    await new TrackStream(client, start, output).RunAsync(frames, cancellationToken);
+                    await new TrackStream(client, start, output, pacer).RunAsync(frames, cancellationToken);
                     finished = true;
                     break;
                 }

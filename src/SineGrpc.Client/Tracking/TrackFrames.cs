@@ -89,8 +89,8 @@ internal sealed class TrackFrames(IEnumerable<SourceFrame> source, FrameEncoder 
             (LastState, LastStateFrame) = (reply.State, frame.Index);
         }
         // Nothing to keep when no replay will follow, for a replay (kept already), or for
-        // a frame that failed: it changed nothing on the server.
-        if (resume != ResumeMode.Replay || frame.IsReplay || reply.Error is not null)
+        // a frame that failed or was skipped as stale: it changed nothing on the server.
+        if (resume != ResumeMode.Replay || frame.IsReplay || reply.Error is not null || reply.Skipped)
         {
             return;
         }

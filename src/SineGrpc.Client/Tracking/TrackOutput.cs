@@ -27,6 +27,10 @@ internal sealed class TrackOutput(string outputFolder, OverlayWriter? overlay, T
             // The stream goes on; the frame simply gets no mask file.
             progress.WriteLine($"frame {reply.FrameIndex} ({frame.Name}) failed: {error.Status} ({error.Code}): {error.Message}");
         }
+        else if (reply.Skipped)
+        {
+            // Live mode: the server skipped the frame for a newer one; it has no mask (and the overlay shows it bare).
+        }
         else
         {
             try

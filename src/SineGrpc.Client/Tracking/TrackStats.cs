@@ -13,6 +13,9 @@ internal sealed class TrackStats
 
     public int FrameErrors { get; private set; }
 
+    /// <summary>Frames the server skipped as stale (live mode).</summary>
+    public int Skipped { get; private set; }
+
     /// <summary>Mean of the replies' server total_ms, or null when no reply carried timings.</summary>
     public double? MeanServerTotalMs => _timedReplies > 0 ? _serverTotalMs / _timedReplies : null;
 
@@ -22,6 +25,10 @@ internal sealed class TrackStats
         if (reply.Error is not null)
         {
             FrameErrors++;
+        }
+        if (reply.Skipped)
+        {
+            Skipped++;
         }
         if (reply.Timings is not null)
         {
@@ -38,6 +45,7 @@ internal sealed class TrackStats
             ? string.Create(CultureInfo.InvariantCulture, $"mean server total {ms:F1} ms/frame")
             : "no server timings";
         var errors = FrameErrors == 1 ? "1 frame failed" : $"{FrameErrors} frames failed";
-        return string.Create(CultureInfo.InvariantCulture, $"{(finished ? "Done" : "Stopped")}: {Frames} frames in {seconds:F1} s, {fps:F1} fps, {server}, {errors}");
+        var skipped = Skipped > 0 ? $", {Skipped} skipped as stale (no mask)" : "";
+        return string.Create(CultureInfo.InvariantCulture, $"{(finished ? "Done" : "Stopped")}: {Frames} frames in {seconds:F1} s, {fps:F1} fps, {server}, {errors}{skipped}");
     }
 }

@@ -16,7 +16,8 @@ internal interface ITrackReplyHandler
 /// so the server always has frames queued, with at most <see cref="MaxFramesInFlight"/> unanswered.
 /// Frames the call leaves unanswered go back to <see cref="TrackFrames"/>, for a stream that may follow.
 /// </summary>
-internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackStart start, ITrackReplyHandler handler)
+/// <param name="pacer">Holds each new frame back until it is due (--fps); null sends frames as fast as the server takes them.</param>
+internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackStart start, ITrackReplyHandler handler, FramePacer? pacer = null)
 {
     public const int MaxFramesInFlight = 8;
 
@@ -95,6 +96,10 @@ internal sealed class TrackStream(Segmentation.SegmentationClient client, TrackS
                 break;
             }
             inFlight.Add(frame);
+            if (pacer is not null && !frame.IsReplay)
+            {
+                await pacer.WaitAsync(frame.Index, cancellationToken);
+            }
             await requests.WriteAsync(new TrackRequest { Frame = frame.Request }, cancellationToken);
         }
 

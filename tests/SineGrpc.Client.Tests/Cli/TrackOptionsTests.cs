@@ -32,13 +32,16 @@ public sealed class TrackOptionsTests : IDisposable
         Assert.Null(options.Model);
         Assert.Null(options.Overlay);
         Assert.Equal(5, options.Resumes);
+        Assert.False(options.Live);
+        Assert.Null(options.FramesPerSecond);
     }
 
     [Fact]
     public void Reads_every_option()
     {
         var options = Parse("--prompts", _temp.Path, "--overlay", _temp.File("o.mp4"), "--server", "https://gpu-box:7000",
-            "--model", "sine-large", "--max-frames", "12", "--encoding", "raw", "--jpeg-quality", "75", "--resume", "0");
+            "--model", "sine-large", "--max-frames", "12", "--encoding", "raw", "--jpeg-quality", "75", "--resume", "0",
+            "--live", "--fps", "29.97");
 
         Assert.Equal(_temp.Path, options.PromptsFolder);
         Assert.Equal(new Uri("https://gpu-box:7000"), options.Server);
@@ -47,6 +50,8 @@ public sealed class TrackOptionsTests : IDisposable
         Assert.Equal(FrameEncoding.Raw, options.Encoding);
         Assert.Equal(75, options.JpegQuality);
         Assert.Equal(0, options.Resumes);
+        Assert.True(options.Live);
+        Assert.Equal(29.97, options.FramesPerSecond);
     }
 
     [Theory]
@@ -57,6 +62,10 @@ public sealed class TrackOptionsTests : IDisposable
     [InlineData(new[] { "--mask", "MASK", "--max-frames", "0" }, "--max-frames must be a whole number")]
     [InlineData(new[] { "--mask", "MASK", "--jpeg-quality", "101" }, "--jpeg-quality must be a whole number from 1 to 100")]
     [InlineData(new[] { "--mask", "MASK", "--resume", "-1" }, "--resume must be a whole number from 0 to 100")]
+    [InlineData(new[] { "--mask", "MASK", "--fps", "0" }, "--fps must be a number above 0 and at most 1000, not '0'")]
+    [InlineData(new[] { "--mask", "MASK", "--fps", "25fps" }, "--fps must be a number above 0 and at most 1000, not '25fps'")]
+    [InlineData(new[] { "--mask", "MASK", "--fps", "NaN" }, "--fps must be a number above 0")]
+    [InlineData(new[] { "--mask", "MASK", "--live", "yes" }, "unexpected argument 'yes'")]
     [InlineData(new[] { "--mask", "MASK", "--server", "localhost:5000" }, "--server must be an http:// or https:// address")]
     [InlineData(new[] { "--mask", "FRAMES" }, "--mask must be a PNG file, but FRAMES is a folder")]
     [InlineData(new[] { "--mask", "MASK", "--overlay", "o.gif" }, "--overlay o.gif: the overlay video must be one of .mp4 .m4v .mov .avi .mkv, not '.gif'")]

@@ -28,6 +28,9 @@ internal sealed class FakeTracker
     /// <summary>Frame indices answered with a FrameError instead of masks.</summary>
     public HashSet<ulong> FailFrames { get; init; } = [];
 
+    /// <summary>Frame indices answered as skipped (a live stream's stale frames).</summary>
+    public HashSet<ulong> SkipFrames { get; init; } = [];
+
     /// <summary>End the call with UNAVAILABLE, as a draining server does, once this many frames are answered.</summary>
     public int? EndWithUnavailableAfter { get; init; }
 
@@ -118,6 +121,11 @@ internal sealed class FakeTracker
                 FrameIndex = frame.FrameIndex,
                 Error = new FrameError { Code = 3, Status = "INVALID_ARGUMENT", Message = "undecodable image" },
             };
+        }
+
+        if (SkipFrames.Contains(frame.FrameIndex))
+        {
+            return new TrackResponse { FrameIndex = frame.FrameIndex, Skipped = true };
         }
 
         foreach (var prompt in frame.Prompts)

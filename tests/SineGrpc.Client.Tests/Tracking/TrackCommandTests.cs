@@ -197,6 +197,31 @@ public sealed class TrackCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_live_stream_asks_for_live_mode_and_writes_no_mask_for_skipped_frames()
+    {
+        var tracker = new FakeTracker { SkipFrames = [2, 3] };
+
+        var exitCode = await Run(Options(Frames(6), BinaryMask()) with { Live = true }, tracker);
+
+        Assert.Equal(ExitCodes.Success, exitCode);
+        Assert.True(tracker.Start!.Live);
+        Assert.Equal(["00000.png", "00001.png", "00004.png", "00005.png"], Directory.GetFiles(_temp.File("out")).Select(Path.GetFileName).Order());
+        Assert.Contains("Done: 6 frames", _stderr.ToString());
+        Assert.Contains("0 frames failed, 2 skipped as stale (no mask)", _stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Without_live_the_stream_is_not_live()
+    {
+        var tracker = new FakeTracker();
+
+        Assert.Equal(ExitCodes.Success, await Run(Options(Frames(2), BinaryMask()), tracker));
+
+        Assert.False(tracker.Start!.Live);
+        Assert.DoesNotContain("skipped", _stderr.ToString());
+    }
+
+    [Fact]
     public async Task Stream_error_from_the_server_is_thrown_with_its_status()
     {
         FakeTrackHandler refuse = async (requests, _, ct) =>
