@@ -49,7 +49,7 @@ internal sealed class TokenTracker : IFrameTracker
 
     public long MemoryBytes => _memory.ByteSize;
 
-    public MapKind Maps => MapKind.Logits;
+    public MapKind MapKind => MapKind.Logits;
 
     public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken) =>
         AnchorAsync(features, prompts, [], frameNumber, cancellationToken);
