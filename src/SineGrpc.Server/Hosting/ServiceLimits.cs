@@ -22,7 +22,7 @@ public sealed class ServiceLimits : IValidatableObject
     /// <summary>
     /// Mask pixels one Track frame or Segment call may hold, counted apart for the prompt
     /// masks it decodes (one per object at its image's size, but one for all the objects
-    /// of an index mask, which share it) and for the masks it answers (one per object at
+    /// of an index mask whose ids fit a byte, which share it) and for the masks it answers (one per object at
     /// the output size, but one for all where masks cannot overlap: the index layout, or a
     /// model whose objects compete for each pixel, as the embedded one's do; Segment also
     /// one semantic mask per label and its instances). A frame holds a byte per decoded or
