@@ -299,8 +299,17 @@ public sealed class SegmentAndModelsTests(ServerFixture server)
             Assert.Single(reply.Semantic);
             Assert.Empty(reply.Instances);
 
-            // Two labels need four masks: 3,000,000 pixels.
+            // Two labels on the embedded model still take two planes (their object and
+            // semantic masks share the frame's plane of owners, beside one of confidence).
             request.References[0].Prompts.Add(TrackClient.TruthPrompt(truth, 2));
+            reply = await server.Client.SegmentAsync(request);
+            Assert.Equal([1u, 2u], reply.Objects.Select(o => o.ObjectId));
+            Assert.Equal([1u, 2u], reply.Semantic.Select(o => o.ObjectId));
+            Assert.Equal(reply.Objects.Select(o => o.Mask), reply.Semantic.Select(o => o.Mask));
+            Assert.Empty(reply.Instances);
+
+            // On a model whose labels' masks may overlap, two labels need four masks: 3,000,000 pixels.
+            request.Model = ServerFixture.TokenModel;
             var error = await Assert.ThrowsAsync<RpcException>(() => server.Client.SegmentAsync(request).ResponseAsync);
             Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
             Assert.StartsWith("the Segment response would hold 4 masks of 1000x750 = 3000000 pixels, over Limits:MaxMaskPixels (2000000)", error.Status.Detail);

@@ -135,6 +135,14 @@ public sealed class ObjectResult : IDisposable
         return copy;
     }
 
+    /// <summary>
+    /// The same object and mask as another result (its logits left out): reading the same
+    /// shared plane, which the frame keeps, or a copy of a plane of its own.
+    /// </summary>
+    internal ObjectResult Alias() => _mask is null
+        ? new ObjectResult(ObjectId, Score, _owners!, _owner, _width, Stats)
+        : new ObjectResult(ObjectId, Score, CopyMask(), Stats);
+
     public void Dispose() => _mask?.Dispose();
 }
 

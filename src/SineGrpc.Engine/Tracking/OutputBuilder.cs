@@ -5,6 +5,19 @@ using SineGrpc.Engine.Memory;
 namespace SineGrpc.Engine.Tracking;
 
 /// <summary>
+/// Each object's per-pixel confidence at the output size, for instance scoring: a plane per
+/// object where masks may overlap; where the objects compete for each pixel (soft labels),
+/// one plane of the winning probability, which is each object's own on the pixels it owns.
+/// </summary>
+public sealed class ObjectConfidence(PooledArray<float> planes, int pixels, bool shared) : IDisposable
+{
+    /// <summary>Object <paramref name="index"/>'s confidence: right on every pixel of its mask (and, with a plane per object, everywhere).</summary>
+    public ReadOnlySpan<float> Of(int index) => shared ? planes.Span : planes.Span.Slice(index * pixels, pixels);
+
+    public void Dispose() => planes.Dispose();
+}
+
+/// <summary>
 /// Turns a decoder's maps into per-object binary masks at the output size and scores at
 /// the frame's size: upsample, crop, resize (the <see cref="Postprocessor"/>), then
 /// threshold or argmax, then lay the frame's prompts over the prediction. Not thread-safe
@@ -16,10 +29,10 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
 
     /// <summary>
     /// The frame's result; the scores the model gave each object before prompts were laid
-    /// over (what memory records); and, when asked, each object's per-pixel confidence
-    /// [N, H, W] for instance scoring.
+    /// over (what memory records); and, when asked, each object's per-pixel confidence for
+    /// instance scoring.
     /// </summary>
-    public (FrameResult Result, float[] PredictedScores, PooledArray<float>? Confidence) Build(
+    public (FrameResult Result, float[] PredictedScores, ObjectConfidence? Confidence) Build(
         ObjectMaps maps, InputGeometry geometry, IReadOnlyList<PromptMask> prompts, OutputSpec spec, StageTimes times, bool keepConfidence = false)
     {
         var (width, height) = spec.Resolve(geometry.SourceWidth, geometry.SourceHeight);
@@ -31,13 +44,15 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         // pixels from it); elsewhere each object gets a plane of its own.
         var exclusive = spec.Exclusive || maps.Kind == MapKind.Labels;
         var owner = exclusive ? PooledArray<ushort>.Zeroed(pixels) : null;
-        var confidence = keepConfidence ? new PooledArray<float>(count * pixels) : null;
+        // Soft labels need one plane (the winning probability); logits one per object.
+        var confidence = keepConfidence ? new PooledArray<float>((maps.Kind == MapKind.Labels ? 1 : count) * pixels) : null;
         var masks = exclusive ? null : new PooledArray<byte>[count];
         try
         {
             for (var i = 0; i < (masks?.Length ?? 0); i++)
                 masks![i] = new PooledArray<byte>(pixels);
-            return Fill(maps, geometry, prompts, spec, times, width, height, owner, masks, confidence);
+            var (result, predicted) = Fill(maps, geometry, prompts, spec, times, width, height, owner, masks, confidence);
+            return (result, predicted, confidence is null ? null : new ObjectConfidence(confidence, pixels, shared: maps.Kind == MapKind.Labels));
         }
         catch
         {
@@ -50,7 +65,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         }
     }
 
-    private (FrameResult Result, float[] PredictedScores, PooledArray<float>? Confidence) Fill(
+    private (FrameResult Result, float[] PredictedScores) Fill(
         ObjectMaps maps, InputGeometry geometry, IReadOnlyList<PromptMask> prompts, OutputSpec spec, StageTimes times,
         int width, int height, PooledArray<ushort>? owner, PooledArray<byte>[]? masks, PooledArray<float>? confidence)
     {
@@ -72,7 +87,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         {
             for (var i = 0; i < count; i++)
                 objects[i] = new ObjectResult(ids[i], scores[i], masks![i], MaskStats.Of(masks[i].Span, width, height)) { IdLogits = spec.IncludeLogits ? maps.IdLogits?[i] : null };
-            return (new FrameResult(width, height, objects, indexMap: null, times), predictedScores, confidence);
+            return (new FrameResult(width, height, objects, indexMap: null, times), predictedScores);
         }
 
         var stats = MaskStats.OfOwners(owner.Span, width, height, count);
@@ -86,7 +101,7 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
             for (var p = 0; p < pixels; p++)
                 map[p] = owner.Span[p] == 0 ? (ushort)0 : (ushort)ids[owner.Span[p] - 1];
         }
-        return (new FrameResult(width, height, objects, indexMap, times, owner), predictedScores, confidence);
+        return (new FrameResult(width, height, objects, indexMap, times, owner), predictedScores);
     }
 
     /// <summary>
@@ -118,15 +133,16 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
     {
         var pixels = width * height;
         var count = maps.ObjectIds.Length;
-        using var best = new PooledArray<float>(pixels);
-        using var plane = confidence is null ? new PooledArray<float>(pixels) : null;
+        // The winning probability per pixel is the owner's own: kept, it is every object's
+        // confidence on the pixels it owns (ObjectConfidence), so it is built in place.
+        using var ownBest = confidence is null ? new PooledArray<float>(pixels) : null;
+        var best = confidence ?? ownBest!;
+        using var plane = new PooledArray<float>(pixels);
         Resize(maps, 0, g, width, height, best.Span);
         for (var i = 0; i < count; i++)
         {
-            // The per-pixel confidence of an object is its probability: resize it there directly.
-            var channel = confidence is null ? plane!.Span : confidence.Span.Slice(i * pixels, pixels);
-            Resize(maps, i + 1, g, width, height, channel);
-            Claim(channel, best.Span, owner, (ushort)(i + 1));
+            Resize(maps, i + 1, g, width, height, plane.Span);
+            Claim(plane.Span, best.Span, owner, (ushort)(i + 1));
         }
 
         var sums = new double[count];

@@ -63,6 +63,15 @@ public static class Segmenter
     /// <summary>Components smaller than this many output pixels are noise, not instances.</summary>
     private const int MinInstanceArea = 16;
 
+    /// <summary>
+    /// Output-size mask planes a Segment answer of <paramref name="labels"/> labels holds
+    /// beside its instances: an object and a semantic mask per label, except on a model whose
+    /// labels compete for each pixel (dense memory), where both read one plane of owners,
+    /// beside one plane of the winning label's confidence.
+    /// </summary>
+    public static int AnswerPlanes(LoadedModel model, int labels) =>
+        model.Manifest.MemoryKind == MemoryKinds.Dense ? Math.Min(2, 2 * labels) : 2 * labels;
+
     public static async Task<SegmentResult> SegmentAsync(LoadedModel model, SegmentInput input, CancellationToken cancellationToken = default)
     {
         var started = Stopwatch.GetTimestamp();
@@ -102,8 +111,10 @@ public static class Segmenter
         var (objects, _, confidence) = output.Build(maps, target.Geometry, [], input.Output, times, keepConfidence: true);
         using (confidence)
         {
-            var semantic = objects.Objects.Select(o => new ObjectResult(o.ObjectId, o.Score, o.CopyMask(), o.Stats)).ToList();
-            var instances = ConnectedInstances(objects, maps.Presence, confidence!.Span, input.InstanceThreshold, input.MaxInstances);
+            // Without an instance head a label's semantic mask is its object mask: where the
+            // labels compete for pixels (the embedded model), both read the frame's one plane.
+            var semantic = objects.Objects.Select(o => o.Alias()).ToList();
+            var instances = ConnectedInstances(objects, maps.Presence, confidence!, input.InstanceThreshold, input.MaxInstances);
             times.PostprocessMs = Stopwatch.GetElapsedTime(post).TotalMilliseconds;
             times.TotalMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
             return new SegmentResult(objects, instances, semantic);
@@ -296,7 +307,7 @@ public static class Segmenter
     /// mask can have thousands of components: all are measured in one pass per label, and
     /// only the kept ones get a mask of their own.
     /// </summary>
-    internal static List<InstanceResult> ConnectedInstances(FrameResult objects, float[] presence, ReadOnlySpan<float> confidence, float threshold, int maxInstances)
+    internal static List<InstanceResult> ConnectedInstances(FrameResult objects, float[] presence, ObjectConfidence confidence, float threshold, int maxInstances)
     {
         var (width, height) = (objects.Width, objects.Height);
         var pixels = width * height;
@@ -308,7 +319,8 @@ public static class Segmenter
                 continue;
             var count = LabelComponents(objects.Objects[i], width, height, labels);
             var componentOf = LabelsOf(labels, pixels);
-            var conf = confidence.Slice(i * pixels, pixels);
+            // Read on the label's own pixels only (components from 1 on), where it is right.
+            var conf = confidence.Of(i);
             var sums = new double[count];
             var areas = new long[count];
             for (var p = 0; p < pixels; p++)

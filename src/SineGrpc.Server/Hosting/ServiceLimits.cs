@@ -22,14 +22,16 @@ public sealed class ServiceLimits : IValidatableObject
     /// <summary>
     /// Mask pixels one Track frame or Segment call may hold, counted apart for the prompt
     /// masks it decodes (one per object at its image's size, but one for all the objects
-    /// of an index mask whose ids fit a byte, which share it) and for the masks it answers (one per object at
-    /// the output size, but one for all where masks cannot overlap: the index layout, or a
-    /// model whose objects compete for each pixel, as the embedded one's do; Segment also
-    /// one semantic mask per label and its instances). A frame holds a byte per decoded or
-    /// answered mask pixel (Segment five per answered pixel without an instance head: it
-    /// keeps each label's confidence for its instances) beside a few frame-sized planes, so
-    /// this bounds what one frame costs in memory whatever its object count and size. The
-    /// default, 2^26, holds 64 masks of their own at 720p, 32 at 1080p and 8 at 4K.
+    /// of an index mask whose ids fit a byte, which share it) and for the masks it answers
+    /// (one per object at the output size, but one for all where masks cannot overlap: the
+    /// index layout, or a model whose objects compete for each pixel, as the embedded
+    /// one's do; Segment also one semantic mask per label and its instances, except on such
+    /// a model: two planes in all, then its instances). A frame holds a byte per decoded or
+    /// answered mask pixel (Segment five per answered pixel on a SINE model without an
+    /// instance head: it keeps each label's confidence for its instances) beside a few
+    /// frame-sized planes, so this bounds what one frame costs in memory whatever its object
+    /// count and size. The default, 2^26, holds 64 masks of their own at 720p, 32 at 1080p
+    /// and 8 at 4K.
     /// </summary>
     [Range(1, long.MaxValue)]
     public long MaxMaskPixels { get; set; } = 1L << 26;

@@ -41,10 +41,11 @@ internal sealed class SegmentCallProcessor(ServiceLimits limits, ServiceMetrics 
             // The answer: a same-object and a semantic mask per label, then as many instances
             // as asked for (0 = the most there can be) and as the rest of the budget holds.
             var size = output.Resolve(target.Width, target.Height);
-            AnswerBudget.Check(2 * labels, size, limits.MaxMaskPixels, "the Segment response",
+            var planes = Segmenter.AnswerPlanes(model, labels);
+            AnswerBudget.Check(planes, size, limits.MaxMaskPixels, "the Segment response",
                 "ask for fewer labels or a smaller output size (output.width, output.height)");
             var asked = request.MaxInstances == 0 ? Segmenter.InstanceCandidates : (int)Math.Min(request.MaxInstances, int.MaxValue);
-            var maxInstances = Math.Min(asked, AnswerBudget.Room(2 * labels, size, limits.MaxMaskPixels));
+            var maxInstances = Math.Min(asked, AnswerBudget.Room(planes, size, limits.MaxMaskPixels));
             using var result = await Segmenter.SegmentAsync(model, new SegmentInput(references, target, output, threshold, maxInstances), cancellationToken);
 
             var encoding = request.Output?.MaskEncoding ?? MaskEncoding.Unspecified;

@@ -33,12 +33,14 @@ public class ConnectedInstancesTests
         return new FrameResult(Side, Side, [obj], null, new StageTimes());
     }
 
+    private static ObjectConfidence PerObject(float[] confidence) => new(PooledArray<float>.CopyOf(confidence), confidence.Length, shared: false);
+
     [Fact]
     public void Components_become_instances_best_first_with_their_own_masks()
     {
         // Blob k has confidence 0.5 + k/100: the last blobs score best.
         using var frame = Blobs(10, k => 0.5f + k / 100f, out var confidence);
-        var instances = Segmenter.ConnectedInstances(frame, [0.9f], confidence, threshold: 0.5f, maxInstances: 3);
+        var instances = Segmenter.ConnectedInstances(frame, [0.9f], PerObject(confidence), threshold: 0.5f, maxInstances: 3);
         try
         {
             Assert.Equal(3, instances.Count);
@@ -59,7 +61,7 @@ public class ConnectedInstancesTests
     {
         // Blobs 0-4 score 0.4 (under 0.5); the speck scores 1 but has one pixel.
         using var frame = Blobs(10, k => k < 5 ? 0.4f : 0.8f, out var confidence);
-        var instances = Segmenter.ConnectedInstances(frame, [1f], confidence, threshold: 0.5f, maxInstances: 100);
+        var instances = Segmenter.ConnectedInstances(frame, [1f], PerObject(confidence), threshold: 0.5f, maxInstances: 100);
         Assert.Equal(5, instances.Count);
         Assert.All(instances, i => Assert.Equal(0.8f, i.Score, 1e-6f));
         instances.ForEach(i => i.Dispose());
@@ -70,7 +72,7 @@ public class ConnectedInstancesTests
     {
         // 300 components: SINE keeps its 100 best candidates; so does this.
         using var frame = Blobs(300, k => 0.6f + k / 1000f, out var confidence);
-        var instances = Segmenter.ConnectedInstances(frame, [1f], confidence, threshold: 0.5f, maxInstances: int.MaxValue);
+        var instances = Segmenter.ConnectedInstances(frame, [1f], PerObject(confidence), threshold: 0.5f, maxInstances: int.MaxValue);
         Assert.Equal(Segmenter.InstanceCandidates, instances.Count);
         Assert.Equal(0.6f + 299 / 1000f, instances[0].Score, 1e-6f);
         Assert.Equal(0.6f + 200 / 1000f, instances[^1].Score, 1e-6f);

@@ -51,7 +51,19 @@ public class OutputBuilderTests
                 Assert.Equal(expectedScores[i], predicted[i]);
             }
             Assert.Equal(expected.Index, result.IndexMap?.Span.ToArray());
-            Assert.Equal(expected.Confidence, confidence?.Span.ToArray());
+            Assert.Equal(keepConfidence, confidence is not null);
+            var pixels = result.Width * result.Height;
+            for (var i = 0; i < ids.Length && confidence is not null; i++)
+            {
+                // Each object's confidence is right on its own pixels; a plane per object (logits) everywhere.
+                var own = confidence.Of(i).ToArray();
+                var mask = expected.Masks[i];
+                for (var p = 0; p < pixels; p++)
+                {
+                    if (kind == MapKind.Logits || mask[p] != 0)
+                        Assert.Equal(expected.Confidence![i * pixels + p], own[p]);
+                }
+            }
             // Not a vacuous comparison: several objects hold pixels.
             Assert.True(result.Objects.Count(o => o.Stats.Area > 0) >= 2);
         }
