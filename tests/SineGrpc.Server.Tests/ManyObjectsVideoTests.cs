@@ -52,4 +52,25 @@ public sealed class ManyObjectsVideoTests : IAsyncLifetime
         foreach (var reply in replies.Skip(1))
             Assert.All(large, id => Assert.True(reply.Objects[id - 1].Area > 0, $"frame {reply.FrameIndex}: object {id} was lost"));
     }
+
+    [Fact]
+    public async Task Segment_answers_forty_four_labels_on_a_1080p_target_with_the_default_limits()
+    {
+        var images = SharedData.Path("aot-demo", "images", "1001_3iEIq5HBY1s");
+        var promptPng = File.ReadAllBytes(SharedData.Path("aot-demo", "masks", "1001_3iEIq5HBY1s", "00002058.png"));
+        Image Frame(string name) => new() { Encoded = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(Path.Combine(images, name))) };
+        var request = new SegmentRequest
+        {
+            References = { new Reference { Image = Frame("00002058.jpg"), Prompts = { TrackClient.PngPrompt(0, promptPng) } } },
+            Target = Frame("00002065.jpg"),
+        };
+
+        var reply = await new Segmentation.SegmentationClient(_server.Channel).SegmentAsync(request);
+
+        Assert.Equal(Enumerable.Range(1, Objects).Select(id => (uint)id), reply.Objects.Select(o => o.ObjectId));
+        Assert.Equal(reply.Objects.Select(o => o.Mask), reply.Semantic.Select(o => o.Mask));
+        // The budget left beside the two planes the labels share: 67108864 / (1920 x 1080) - 2 = 30 instances at most.
+        Assert.InRange(reply.Instances.Count, 1, 30);
+        Assert.Equal(reply.Instances.Select(i => i.Score).OrderByDescending(x => x), reply.Instances.Select(i => i.Score));
+    }
 }
