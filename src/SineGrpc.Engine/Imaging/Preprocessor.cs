@@ -1,4 +1,5 @@
 using OpenCvSharp;
+using SineGrpc.Engine.Masks;
 using SineGrpc.Engine.Models;
 
 namespace SineGrpc.Engine.Imaging;
@@ -117,7 +118,7 @@ public sealed class Preprocessor : IDisposable
             var source = mask.Slice(y * srcW, srcW);
             var target = FloatRow(_maskSource, y, srcW);
             for (int x = 0; x < srcW; x++)
-                target[x] = (label == 0 ? source[x] != 0 : source[x] == label) ? 1f : 0f;
+                target[x] = MaskLabel.Covers(source[x], label) ? 1f : 0f;
         }
 
         var resized = _maskSource;

@@ -51,6 +51,12 @@ public sealed class LoadedModel : IDisposable
     /// <summary>Whether a stream on this model has a portable <see cref="Tracking.StreamState"/> (token memory).</summary>
     public bool HasStreamState => Manifest.MemoryKind == MemoryKinds.Tokens;
 
+    /// <summary>
+    /// What the model's decoder predicts: soft labels its objects compete in for each pixel
+    /// (dense memory), or a logit map per object, read independently (tokens).
+    /// </summary>
+    internal MapKind MapKind => Manifest.MemoryKind == MemoryKinds.Dense ? MapKind.Labels : MapKind.Logits;
+
     /// <summary>A fresh per-stream memory of the kind the model needs.</summary>
     internal IFrameTracker CreateTracker(MemoryPolicy policy) => Manifest.MemoryKind switch
     {

@@ -41,8 +41,6 @@ internal sealed class DenseTracker : IFrameTracker
 
     public long MemoryBytes => _memory?.ByteSize ?? 0;
 
-    public MapKind MapKind => MapKind.Labels;
-
     /// <summary>None: a dense memory holds whole feature maps (85 MB at 854x480), no state to hand a client.</summary>
     public TokenMemoryState? CaptureMemory() => null;
 

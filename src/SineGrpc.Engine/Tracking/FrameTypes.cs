@@ -1,4 +1,5 @@
 using OpenCvSharp;
+using SineGrpc.Engine.Masks;
 using SineGrpc.Engine.Memory;
 
 namespace SineGrpc.Engine.Tracking;
@@ -12,17 +13,7 @@ namespace SineGrpc.Engine.Tracking;
 public sealed record PromptMask(int ObjectId, ReadOnlyMemory<byte> Mask, byte Label = 0)
 {
     /// <summary>Whether a mask byte of this value is the object's.</summary>
-    public bool Covers(byte value) => Label == 0 ? value != 0 : value == Label;
-
-    /// <summary>Writes the object's pixels as 1 and the others as 0 (same length as <see cref="Mask"/>).</summary>
-    public void CopyBinaryTo(Span<byte> destination)
-    {
-        var mask = Mask.Span;
-        if (destination.Length != mask.Length)
-            throw new ArgumentException($"destination has {destination.Length} bytes for a mask of {mask.Length}", nameof(destination));
-        for (var p = 0; p < mask.Length; p++)
-            destination[p] = Covers(mask[p]) ? (byte)1 : (byte)0;
-    }
+    public bool Covers(byte value) => MaskLabel.Covers(value, Label);
 
     /// <summary>Whether the mask holds any pixel of the object.</summary>
     public bool IsEmpty => Label == 0 ? !Mask.Span.ContainsAnyExcept((byte)0) : !Mask.Span.Contains(Label);

@@ -15,9 +15,6 @@ internal interface IFrameTracker : IDisposable
     /// <summary>Approximate bytes of per-stream state.</summary>
     long MemoryBytes { get; }
 
-    /// <summary>What the decoder predicts: independent logits per object, or soft labels the objects compete in.</summary>
-    MapKind MapKind { get; }
-
     /// <summary>Adds an in-context reference (Segment): its masks become memory entries, nothing is predicted.</summary>
     Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken);
 

@@ -70,7 +70,7 @@ public static class Segmenter
     /// beside one plane of the winning label's confidence.
     /// </summary>
     public static int AnswerPlanes(LoadedModel model, int labels) =>
-        model.Manifest.MemoryKind == MemoryKinds.Dense ? Math.Min(2, 2 * labels) : 2 * labels;
+        model.MapKind == MapKind.Labels ? Math.Min(2, 2 * labels) : 2 * labels;
 
     public static async Task<SegmentResult> SegmentAsync(LoadedModel model, SegmentInput input, CancellationToken cancellationToken = default)
     {

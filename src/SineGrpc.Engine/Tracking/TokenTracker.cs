@@ -1,5 +1,6 @@
 using Microsoft.ML.OnnxRuntime;
 using SineGrpc.Engine.Imaging;
+using SineGrpc.Engine.Masks;
 using SineGrpc.Engine.Memory;
 using SineGrpc.Engine.Models;
 using SineGrpc.Engine.Sessions;
@@ -48,8 +49,6 @@ internal sealed class TokenTracker : IFrameTracker
     public IReadOnlyList<int> ObjectIds => [.. _memory.ObjectIds];
 
     public long MemoryBytes => _memory.ByteSize;
-
-    public MapKind MapKind => MapKind.Logits;
 
     public Task AddReferenceAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, int frameNumber, CancellationToken cancellationToken) =>
         AnchorAsync(features, prompts, [], frameNumber, cancellationToken);
@@ -153,7 +152,7 @@ internal sealed class TokenTracker : IFrameTracker
             var source = mask.Slice(rows[y] * g.SourceWidth, g.SourceWidth);
             var line = destination.Slice(y * g.PaddedWidth, g.ResizedWidth);
             for (var x = 0; x < line.Length; x++)
-                line[x] = (label == 0 ? source[columns[x]] != 0 : source[columns[x]] == label) ? 1f : 0f;
+                line[x] = MaskLabel.Covers(source[columns[x]], label) ? 1f : 0f;
         }
     }
 

@@ -75,7 +75,7 @@ public sealed class TrackSession : IDisposable
     /// layout, or a model whose objects compete for each pixel).
     /// </summary>
     public int MaskPlanes(int objects) =>
-        objects > 0 && (_spec.Exclusive || _tracker.MapKind == MapKind.Labels) ? 1 : objects;
+        objects > 0 && (_spec.Exclusive || _model.MapKind == MapKind.Labels) ? 1 : objects;
 
     /// <summary>Approximate bytes of this stream's memory.</summary>
     public long MemoryBytes => _tracker.MemoryBytes;

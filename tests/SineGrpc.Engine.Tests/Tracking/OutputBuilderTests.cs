@@ -111,12 +111,7 @@ public class OutputBuilderTests
         for (var p = 0; p < plane.Length; p++)
             plane[p] = (p % 50) < 10 ? (byte)3 : (p / 50) < 12 ? (byte)9 : (byte)0;
         PromptMask[] shared = [new(3, plane, 3), new(9, plane, 9)];
-        PromptMask[] own = [.. shared.Select(prompt =>
-        {
-            var binary = new byte[plane.Length];
-            prompt.CopyBinaryTo(binary);
-            return new PromptMask(prompt.ObjectId, binary);
-        })];
+        PromptMask[] own = [.. shared.Select(prompt => new PromptMask(prompt.ObjectId, plane.Select(v => prompt.Covers(v) ? (byte)1 : (byte)0).ToArray()))];
         var spec = new OutputSpec(77, 0, exclusive);
         using var builder = new OutputBuilder(new Postprocessor());
         using var maps = RandomMaps(kind, ids, seed: 3);
