@@ -414,7 +414,7 @@ public sealed class TrackTests(ServerFixture server)
 
     [Theory]
     [InlineData("")]                          // refused: a frame of another shape (dense memory)
-    [InlineData(ServerFixture.TokenModel)]    // refused: a prompt that covers no pixel at the model's resolution
+    [InlineData(ServerFixture.TokenModel)]    // refused: a prompt mask of another size than its frame
     public async Task A_refused_frame_does_not_remove_the_objects_it_asks_to_remove(string model)
     {
         using var video = new SyntheticVideo();
@@ -426,12 +426,9 @@ public sealed class TrackTests(ServerFixture server)
             var corner = new byte[SyntheticVideo.Width * SyntheticVideo.Height];
             for (var y = 0; y < 40; y++)
                 corner.AsSpan(y * SyntheticVideo.Width, 40).Fill(2);
-            // One pixel the model's nearest-neighbour resize never samples (320 -> 128: columns and rows 0, 2, 5, ...).
-            var lost = new byte[SyntheticVideo.Width * SyntheticVideo.Height];
-            lost[SyntheticVideo.Width + 1] = 3;
             var refused = model == ""
                 ? TrackClient.Frame(1, SyntheticVideo.Jpeg(otherShape))
-                : TrackClient.Frame(1, jpeg, TrackClient.PngPrompt(3, SyntheticVideo.MaskPng(lost, 3)));
+                : TrackClient.Frame(1, jpeg, TrackClient.PngPrompt(3, SyntheticVideo.MaskPng(new byte[100 * 100], 3, 100, 100)));
             refused.Frame.RemoveObjectIds.Add(1);
             var accepted = TrackClient.Frame(3, jpeg);
             accepted.Frame.RemoveObjectIds.Add(1);
@@ -451,6 +448,43 @@ public sealed class TrackTests(ServerFixture server)
             Assert.Null(replies[3].Error);
             Assert.Equal([2u], replies[3].Objects.Select(o => o.ObjectId));
         }
+    }
+
+    [Theory]
+    // Frames within the test server's 1 M pixel limit, resized by each model so that pixel (3, 3) is never read.
+    [InlineData("", 3072, 240)]                        // to 1024 x 80: bilinear at a third reads rows and columns 1, 4, 7, ...
+    [InlineData(ServerFixture.TokenModel, 320, 240)]   // to 128 x 96: the nearest rule reads 0, 2, 5, 7, ...
+    public async Task A_prompt_the_resize_to_the_model_s_input_loses_is_tracked_from_the_cell_around_it(string model, int width, int height)
+    {
+        using var video = new SyntheticVideo();
+        var requests = new List<TrackRequest> { TrackClient.Start(model) };
+        for (var t = 0; t < 3; t++)
+        {
+            var (frame, truth) = video.Render(t);
+            using (frame)
+            using (var large = frame.Resize(new OpenCvSharp.Size(width, height)))
+            {
+                var request = TrackClient.Frame((ulong)t, SyntheticVideo.Jpeg(large));
+                if (t == 0)
+                {
+                    using var truthMat = OpenCvSharp.Mat.FromPixelData(SyntheticVideo.Height, SyntheticVideo.Width, OpenCvSharp.MatType.CV_8UC1, truth);
+                    using var largeTruth = truthMat.Resize(new OpenCvSharp.Size(width, height), 0, 0, OpenCvSharp.InterpolationFlags.Nearest);
+                    largeTruth.GetArray(out byte[] objects);
+                    // Object 3: the one pixel (3, 3), which neither model's resize reads.
+                    objects[3 * width + 3] = 3;
+                    using var index = OpenCvSharp.Mat.FromPixelData(height, width, OpenCvSharp.MatType.CV_8UC1, objects);
+                    request.Frame.Prompts.Add(TrackClient.PngPrompt(0, index.ImEncode(".png")));
+                }
+                requests.Add(request);
+            }
+        }
+
+        var replies = await TrackClient.RunAsync(server.Client, requests);
+
+        Assert.All(replies, r => Assert.Null(r.Error));
+        Assert.All(replies, r => Assert.Equal([1u, 3u], r.Objects.Select(o => o.ObjectId)));
+        // The prompted frame answers with the prompt itself.
+        Assert.Equal(1u, replies[0].Objects.Single(o => o.ObjectId == 3).Area);
     }
 
     [Fact]

@@ -7,6 +7,8 @@ namespace SineGrpc.Engine.Imaging;
 /// <summary>
 /// Prepares frames and masks for a model's input: bilinear resize to the model's input size,
 /// normalisation per <see cref="ModelManifest"/>, zero padding at the bottom and right.
+/// Masks come in bilinearly (the embedded model) or with PyTorch's nearest rule (SINE
+/// bundles, as the reference evaluation does).
 /// </summary>
 /// <remarks>
 /// An instance keeps scratch Mats between calls so that per-frame work allocates nothing
@@ -137,6 +139,67 @@ public sealed class Preprocessor : IDisposable
     }
 
     /// <summary>
+    /// Writes a source-size mask (non-zero = 1; with a <paramref name="label"/>, the pixels equal
+    /// to it = 1) at model input size [PaddedHeight, PaddedWidth] with PyTorch's nearest rule
+    /// (source index = min(floor(i * (float)in / out), in - 1), in single precision), zeros in
+    /// the padding: how SINE's reference evaluation brings masks to its input.
+    /// </summary>
+    public static void NearestMaskToInput(ReadOnlySpan<byte> mask, byte label, InputGeometry g, Span<float> destination)
+    {
+        CheckMaskPlanes(mask, g, destination);
+        destination.Clear();
+        var columns = NearestIndices(g.SourceWidth, g.ResizedWidth);
+        var rows = NearestIndices(g.SourceHeight, g.ResizedHeight);
+        for (var y = 0; y < g.ResizedHeight; y++)
+        {
+            var source = mask.Slice(rows[y] * g.SourceWidth, g.SourceWidth);
+            var line = destination.Slice(y * g.PaddedWidth, g.ResizedWidth);
+            for (var x = 0; x < line.Length; x++)
+                line[x] = MaskLabel.Covers(source[columns[x]], label) ? 1f : 0f;
+        }
+    }
+
+    /// <summary>
+    /// Writes, at model input size, the feature cell (<see cref="InputGeometry.FeatureStride"/>
+    /// input pixels square, cut at the resized image's edge) that a source-size mask's centre
+    /// of mass falls in: 1 inside it, 0 elsewhere. This is how a prompt that the resize to the
+    /// model's input loses (an object a few pixels across) is kept: as the smallest region
+    /// the model's features tell apart, around where it was.
+    /// </summary>
+    /// <returns>false, with <paramref name="destination"/> cleared, when the mask covers no pixel.</returns>
+    public static bool CentreCellToInput(ReadOnlySpan<byte> mask, byte label, InputGeometry g, Span<float> destination)
+    {
+        CheckMaskPlanes(mask, g, destination);
+        destination.Clear();
+        long count = 0, sumX = 0, sumY = 0;
+        for (var y = 0; y < g.SourceHeight; y++)
+        {
+            var row = mask.Slice(y * g.SourceWidth, g.SourceWidth);
+            for (var x = 0; x < row.Length; x++)
+            {
+                if (MaskLabel.Covers(row[x], label))
+                {
+                    count++;
+                    sumX += x;
+                    sumY += y;
+                }
+            }
+        }
+        if (count == 0)
+            return false;
+
+        // The centre's pixel at the resized size (pixel centres scale as (p + 0.5) * out / in).
+        var column = Math.Clamp((int)(((double)sumX / count + 0.5) * g.ResizedWidth / g.SourceWidth), 0, g.ResizedWidth - 1);
+        var row0 = Math.Clamp((int)(((double)sumY / count + 0.5) * g.ResizedHeight / g.SourceHeight), 0, g.ResizedHeight - 1);
+        var stride = g.FeatureStride;
+        int left = column / stride * stride, top = row0 / stride * stride;
+        int right = Math.Min(left + stride, g.ResizedWidth), bottom = Math.Min(top + stride, g.ResizedHeight);
+        for (var y = top; y < bottom; y++)
+            destination.Slice(y * g.PaddedWidth + left, right - left).Fill(1f);
+        return true;
+    }
+
+    /// <summary>
     /// Mean over factor x factor blocks of a row-major w x h map (e.g. an input-size mask onto
     /// the feature grid). w and h must be multiples of factor; dst is (w/factor) x (h/factor).
     /// </summary>
@@ -181,6 +244,27 @@ public sealed class Preprocessor : IDisposable
         _resizedFloat.Dispose();
         _maskSource.Dispose();
         _maskResized.Dispose();
+    }
+
+    private static void CheckMaskPlanes(ReadOnlySpan<byte> mask, InputGeometry g, Span<float> destination)
+    {
+        if (mask.Length != g.SourceWidth * g.SourceHeight)
+            throw new ArgumentException($"mask has {mask.Length} bytes, {g.SourceWidth}x{g.SourceHeight} needs {g.SourceWidth * g.SourceHeight}", nameof(mask));
+        if (destination.Length != g.PaddedWidth * g.PaddedHeight)
+            throw new ArgumentException($"destination has {destination.Length} floats, [{g.PaddedHeight}, {g.PaddedWidth}] needs {g.PaddedWidth * g.PaddedHeight}", nameof(destination));
+    }
+
+    private static int[] NearestIndices(int input, int output)
+    {
+        var indices = new int[output];
+        var scale = (float)input / output;
+        for (var i = 0; i < output; i++)
+        {
+            indices[i] = input == output ? i
+                : output == 2 * input ? i >> 1
+                : Math.Min((int)MathF.Floor(i * scale), input - 1);
+        }
+        return indices;
     }
 
     private static unsafe ReadOnlySpan<byte> Row(Mat mat, int y, int length) =>

@@ -327,9 +327,10 @@ internal sealed class DenseTracker : IFrameTracker
 
     /// <summary>
     /// Each prompt's share of every feature cell, [prompts, cells], computed before the
-    /// frame changes anything: a prompt that covers no cell at the model's resolution (a
-    /// few pixels lost in the resize) is refused, as the token model refuses it, rather
-    /// than anchoring an object that no cell of memory ever labels.
+    /// frame changes anything. A prompt that the resize to the model's input loses (a few
+    /// pixels) covers instead the cell around its centre
+    /// (<see cref="Preprocessor.CentreCellToInput"/>), as on the token model, rather than
+    /// anchoring an object that no cell of memory ever labels.
     /// </summary>
     private PooledArray<float> PromptCoverage(FeatureMap features, IReadOnlyList<PromptMask> prompts)
     {
@@ -344,6 +345,8 @@ internal sealed class DenseTracker : IFrameTracker
                 var own = coverage.Span.Slice(k * cells, cells);
                 _preprocessor.MaskToInput(prompts[k].Mask.Span, g.SourceWidth, g.SourceHeight, g, inputMask.Span, prompts[k].Label);
                 Preprocessor.AreaDownsample(inputMask.Span, g.PaddedWidth, g.PaddedHeight, _model.Manifest.FeatureStride, own);
+                if (!CoversAnyCell(own) && Preprocessor.CentreCellToInput(prompts[k].Mask.Span, prompts[k].Label, g, inputMask.Span))
+                    Preprocessor.AreaDownsample(inputMask.Span, g.PaddedWidth, g.PaddedHeight, _model.Manifest.FeatureStride, own);
                 if (!CoversAnyCell(own))
                     throw new InvalidInputException($"the prompt mask of object {prompts[k].ObjectId} covers no pixel at the model's resolution");
             }

@@ -94,7 +94,7 @@ internal sealed class TokenTracker : IFrameTracker
             // scored as the reference does, then brought to the model's input like a prompt.
             _postprocessor.ToOutput(maps.Maps.Span.Slice(i * mapSize, mapSize), 1, maps.Height, maps.Width, g, g.SourceWidth, g.SourceHeight, logits.Span);
             ownScores[i] = maps.Presence[i] * MeanForeground(logits.Span, binary.Span);
-            NearestToInput(binary.Span, label: 0, g, mask);
+            Preprocessor.NearestMaskToInput(binary.Span, label: 0, g, mask);
         }, cancellationToken);
         using (sums)
         {
@@ -135,38 +135,6 @@ internal sealed class TokenTracker : IFrameTracker
             }
         }
         return (float)(sum / (area + 1e-6));
-    }
-
-    /// <summary>
-    /// A source-size mask (non-zero = object; with a label, the pixels equal to it) at the model's input: resized to the resized
-    /// image with PyTorch's nearest rule (source index = min(floor(i * (float)in / out), in - 1),
-    /// in single precision), zeros in the padding.
-    /// </summary>
-    internal static void NearestToInput(ReadOnlySpan<byte> mask, byte label, InputGeometry g, Span<float> destination)
-    {
-        destination.Clear();
-        var columns = NearestIndices(g.SourceWidth, g.ResizedWidth);
-        var rows = NearestIndices(g.SourceHeight, g.ResizedHeight);
-        for (var y = 0; y < g.ResizedHeight; y++)
-        {
-            var source = mask.Slice(rows[y] * g.SourceWidth, g.SourceWidth);
-            var line = destination.Slice(y * g.PaddedWidth, g.ResizedWidth);
-            for (var x = 0; x < line.Length; x++)
-                line[x] = MaskLabel.Covers(source[columns[x]], label) ? 1f : 0f;
-        }
-    }
-
-    private static int[] NearestIndices(int input, int output)
-    {
-        var indices = new int[output];
-        var scale = (float)input / output;
-        for (var i = 0; i < output; i++)
-        {
-            indices[i] = input == output ? i
-                : output == 2 * input ? i >> 1
-                : Math.Min((int)MathF.Floor(i * scale), input - 1);
-        }
-        return indices;
     }
 
     private async Task<(ObjectMaps Maps, InstanceMaps? Instances)> DecodeAsync(FeatureMap features, bool withInstances, CancellationToken cancellationToken)
@@ -214,13 +182,19 @@ internal sealed class TokenTracker : IFrameTracker
         return (maps, instances);
     }
 
-    /// <summary>Pools the prompts, checks them, then removes <paramref name="removedObjectIds"/> and anchors the prompts (so an id removed and prompted on one frame starts again).</summary>
+    /// <summary>
+    /// Pools the prompts, checks them, then removes <paramref name="removedObjectIds"/> and
+    /// anchors the prompts (so an id removed and prompted on one frame starts again). A prompt
+    /// that pools to nothing (a few pixels, lost on the way to the mask-feature size) is pooled
+    /// again as the feature cell around its centre (<see cref="Preprocessor.CentreCellToInput"/>).
+    /// </summary>
     private async Task AnchorAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, IReadOnlyList<int> removedObjectIds, int frameNumber, CancellationToken cancellationToken)
     {
         var g = features.Geometry;
-        var (sums, areas) = await PoolAsync(features, prompts.Count, (k, mask) => NearestToInput(prompts[k].Mask.Span, prompts[k].Label, g, mask), cancellationToken);
+        var (sums, areas) = await PoolAsync(features, prompts.Count, (k, mask) => Preprocessor.NearestMaskToInput(prompts[k].Mask.Span, prompts[k].Label, g, mask), cancellationToken);
         using (sums)
         {
+            await PoolLostPromptsAgainAsync(features, prompts, sums.Memory, areas, cancellationToken);
             // Check every prompt before touching memory, so a bad one changes nothing.
             for (var k = 0; k < prompts.Count; k++)
             {
@@ -232,6 +206,25 @@ internal sealed class TokenTracker : IFrameTracker
             var channels = _memory.Channels;
             for (var k = 0; k < prompts.Count; k++)
                 _memory.Anchor(prompts[k].ObjectId, sums.Span.Slice(k * channels, channels), areas[k], frameNumber);
+        }
+    }
+
+    /// <summary>Pools the prompts of no area again as their centre cells, in place in <paramref name="sums"/> and <paramref name="areas"/>.</summary>
+    private async Task PoolLostPromptsAgainAsync(FeatureMap features, IReadOnlyList<PromptMask> prompts, Memory<float> sums, float[] areas, CancellationToken cancellationToken)
+    {
+        int[] lost = [.. Enumerable.Range(0, prompts.Count).Where(k => areas[k] <= 0f)];
+        if (lost.Length == 0)
+            return;
+        var g = features.Geometry;
+        var (cellSums, cellAreas) = await PoolAsync(features, lost.Length, (i, mask) => Preprocessor.CentreCellToInput(prompts[lost[i]].Mask.Span, prompts[lost[i]].Label, g, mask), cancellationToken);
+        using (cellSums)
+        {
+            var channels = _memory.Channels;
+            for (var i = 0; i < lost.Length; i++)
+            {
+                cellSums.Span.Slice(i * channels, channels).CopyTo(sums.Span.Slice(lost[i] * channels, channels));
+                areas[lost[i]] = cellAreas[i];
+            }
         }
     }
 

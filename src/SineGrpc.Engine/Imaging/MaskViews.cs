@@ -1,6 +1,6 @@
 using OpenCvSharp;
 
-namespace SineGrpc.Engine.Tracking;
+namespace SineGrpc.Engine.Imaging;
 
 /// <summary>Resizes single-channel planes held in spans through OpenCV, without copying them into managed Mats.</summary>
 internal static unsafe class MaskViews
