@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -98,7 +101,7 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
     {
         using var sessionOptions = CreateOptions(provider);
         var cache = _options.OnnxRuntime.OptimizedModelCache;
-        if (string.IsNullOrEmpty(cache) || _options.OnnxRuntime.GraphOptimizationLevel == "disabled")
+        if (string.IsNullOrEmpty(cache) || _options.OnnxRuntime.GraphOptimizationLevel == "disabled" || !CachesOptimizedModel(provider))
             return new InferenceSession(modelPath, sessionOptions);
 
         // An optimised model is only valid for the providers and ORT build that made it.
@@ -112,6 +115,14 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
         sessionOptions.OptimizedModelFilePath = optimised;
         return new InferenceSession(modelPath, sessionOptions);
     }
+
+    /// <summary>
+    /// Whether sessions on <paramref name="provider"/> use the optimised-model cache. Not
+    /// TensorRT's: it compiles what it takes into nodes that ONNX Runtime cannot save, so
+    /// asking for the file would fail the session (and the provider would look unavailable);
+    /// TensorRT keeps its built engines in a cache of its own (TensorRt:EngineCachePath).
+    /// </summary>
+    internal static bool CachesOptimizedModel(string provider) => provider != "tensorrt";
 
     /// <summary>Session options for one provider (exposed for configuration tests).</summary>
     internal SessionOptions CreateOptions(string provider)
@@ -208,14 +219,27 @@ public sealed class SessionFactory(IOptions<EngineOptions> options, ILogger<Sess
         _ => throw new InvalidOperationException($"Engine:OnnxRuntime:GraphOptimizationLevel must be disabled, basic, extended or all, not '{level}'"),
     };
 
-    private string CacheKey(string modelPath, string provider)
+    /// <summary>
+    /// The optimised file's name key: the model's content, and what ONNX Runtime's
+    /// optimisations depend on besides (its version, the provider, the level, and the CPU:
+    /// the "all" level's blocked layouts take the block size of the CPU's widest vectors, so
+    /// a cache on a volume that nodes of several CPU kinds share keeps a file per kind).
+    /// </summary>
+    internal string CacheKey(string modelPath, string provider)
     {
         using var stream = File.OpenRead(modelPath);
         var hash = Convert.ToHexString(SHA256.HashData(stream))[..16];
         var ort = _options.OnnxRuntime;
-        var salt = $"{OrtEnv.Instance().GetVersionString()}|{provider}|{ort.GraphOptimizationLevel}";
+        var salt = $"{OrtEnv.Instance().GetVersionString()}|{provider}|{ort.GraphOptimizationLevel}|{CpuKind()}";
         var saltHash = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(salt)))[..8];
         return $"{hash}-{saltHash}".ToLowerInvariant();
+    }
+
+    /// <summary>The CPU's architecture and widest vector instructions, as the optimised layouts depend on them.</summary>
+    internal static string CpuKind()
+    {
+        var vectors = Avx512F.IsSupported ? "avx512" : Avx2.IsSupported ? "avx2" : Avx.IsSupported ? "avx" : AdvSimd.IsSupported ? "neon" : "none";
+        return $"{RuntimeInformation.ProcessArchitecture}-{vectors}".ToLowerInvariant();
     }
 
     private static string DisplayName(string provider) => provider switch

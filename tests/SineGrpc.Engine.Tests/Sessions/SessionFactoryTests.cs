@@ -100,6 +100,22 @@ public sealed class SessionFactoryTests : IDisposable
         Assert.Single(Directory.GetFiles(cache));
     }
 
+    [Fact]
+    public void Optimised_models_are_cached_per_provider_and_cpu_kind_and_never_for_tensorrt()
+    {
+        var model = Path.Combine(TokenTestBundle.Build(Path.Combine(_folder, "bundle")), "encoder.onnx");
+        var factory = Factory(new EngineOptions());
+
+        Assert.NotEqual(factory.CacheKey(model, "cpu"), factory.CacheKey(model, "cuda"));
+        Assert.Equal(factory.CacheKey(model, "cpu"), factory.CacheKey(model, "cpu"));
+        Assert.Matches("^(x64|x86|arm64|arm)-(avx512|avx2|avx|neon|none)$", SessionFactory.CpuKind());
+        Assert.True(SessionFactory.CachesOptimizedModel("cpu"));
+        Assert.True(SessionFactory.CachesOptimizedModel("cuda"));
+        // ONNX Runtime cannot save a graph holding TensorRT's compiled nodes: asking for the
+        // file would fail every TensorRT session and fall back to CUDA.
+        Assert.False(SessionFactory.CachesOptimizedModel("tensorrt"));
+    }
+
     private static bool CudaIsUsable() =>
         Environment.GetEnvironmentVariable("LD_LIBRARY_PATH")?.Contains("cuda", StringComparison.OrdinalIgnoreCase) == true
         || File.Exists("/usr/lib/x86_64-linux-gnu/libcublasLt.so.13") || Directory.Exists("/usr/local/cuda-13");
