@@ -189,10 +189,10 @@ public sealed class Preprocessor : IDisposable
             return false;
 
         // The centre's pixel at the resized size (pixel centres scale as (p + 0.5) * out / in).
-        var column = Math.Clamp((int)(((double)sumX / count + 0.5) * g.ResizedWidth / g.SourceWidth), 0, g.ResizedWidth - 1);
-        var row0 = Math.Clamp((int)(((double)sumY / count + 0.5) * g.ResizedHeight / g.SourceHeight), 0, g.ResizedHeight - 1);
+        var centreColumn = Math.Clamp((int)(((double)sumX / count + 0.5) * g.ResizedWidth / g.SourceWidth), 0, g.ResizedWidth - 1);
+        var centreRow = Math.Clamp((int)(((double)sumY / count + 0.5) * g.ResizedHeight / g.SourceHeight), 0, g.ResizedHeight - 1);
         var stride = g.FeatureStride;
-        int left = column / stride * stride, top = row0 / stride * stride;
+        int left = centreColumn / stride * stride, top = centreRow / stride * stride;
         int right = Math.Min(left + stride, g.ResizedWidth), bottom = Math.Min(top + stride, g.ResizedHeight);
         for (var y = top; y < bottom; y++)
             destination.Slice(y * g.PaddedWidth + left, right - left).Fill(1f);
