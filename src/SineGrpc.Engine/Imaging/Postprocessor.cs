@@ -16,7 +16,8 @@ namespace SineGrpc.Engine.Imaging;
 public sealed class Postprocessor : IDisposable
 {
     private readonly Mat _padded = new();
-    private readonly Mat _output = new();
+    private readonly Mat _rows = new();
+    private SourceSamples? _samples;
 
     /// <summary>
     /// Resizes <paramref name="count"/> row-major maps [count, mapH, mapW] covering the padded input
@@ -46,12 +47,69 @@ public sealed class Postprocessor : IDisposable
                     Cv2.Resize(source, _padded, new Size(g.PaddedWidth, g.PaddedHeight), 0, 0, InterpolationFlags.Linear);
                 }
             }
-            using (var resized = new Mat(_padded, crop))
-                Cv2.Resize(resized, _output, new Size(outW, outH), 0, 0, InterpolationFlags.Linear);
+            // Straight into the caller's plane: a Mat over it of the right size and type is
+            // written in place, not reallocated.
+            unsafe
+            {
+                fixed (float* target = destination.Slice(i * outSize, outSize))
+                {
+                    using var resized = new Mat(_padded, crop);
+                    using var output = Mat.FromPixelData(outH, outW, MatType.CV_32FC1, (IntPtr)target);
+                    Cv2.Resize(resized, output, new Size(outW, outH), 0, 0, InterpolationFlags.Linear);
+                }
+            }
+        }
+    }
 
-            var target = destination.Slice(i * outSize, outSize);
-            for (int y = 0; y < outH; y++)
-                FloatRow(_output, y, outW).CopyTo(target.Slice(y * outW, outW));
+    /// <summary>
+    /// A logit map's binary prediction (logit &gt; 0) at the frame's size, brought back to the
+    /// model's input as <see cref="Preprocessor.NearestMaskToInput"/> brings a mask there:
+    /// the same as <see cref="ToOutput"/> at the source size, <see cref="Threshold"/>, then
+    /// NearestMaskToInput, but only the source pixels that the nearest rule reads are
+    /// computed. That is how SINE's memory takes in a prediction, once per object and frame:
+    /// the whole source-size plane would cost more than twice as much at 1080p.
+    /// </summary>
+    /// <remarks>
+    /// The second resize is OpenCV's bilinear, which is separable: a horizontal pass over
+    /// each source row it reads, then per output row a weighted sum of two such rows. OpenCV
+    /// does the horizontal pass here (to the source width, at the resized height), and the
+    /// vertical sums are made only for the rows the nearest rule reads, with OpenCV's row
+    /// weights. A logit within a rounding error of 0 may fall the other way than in the
+    /// full resize; the memory pools the mask at a quarter of the feature grid's cells, where
+    /// that pixel hardly counts.
+    /// </remarks>
+    public void PredictionToInput(ReadOnlySpan<float> map, int mapH, int mapW, InputGeometry g, Span<float> destination)
+    {
+        if (map.Length != (long)mapH * mapW)
+            throw new ArgumentException($"map has {map.Length} floats, [{mapH}, {mapW}] needs {(long)mapH * mapW}", nameof(map));
+        if (destination.Length != g.PaddedWidth * g.PaddedHeight)
+            throw new ArgumentException($"destination has {destination.Length} floats, [{g.PaddedHeight}, {g.PaddedWidth}] needs {g.PaddedWidth * g.PaddedHeight}", nameof(destination));
+
+        unsafe
+        {
+            fixed (float* source = map)
+            {
+                using var mapMat = Mat.FromPixelData(mapH, mapW, MatType.CV_32FC1, (IntPtr)source, mapW * sizeof(float));
+                Cv2.Resize(mapMat, _padded, new Size(g.PaddedWidth, g.PaddedHeight), 0, 0, InterpolationFlags.Linear);
+            }
+        }
+        using (var resized = new Mat(_padded, new Rect(0, 0, g.ResizedWidth, g.ResizedHeight)))
+            Cv2.Resize(resized, _rows, new Size(g.SourceWidth, g.ResizedHeight), 0, 0, InterpolationFlags.Linear);
+
+        var sampled = SampledPixels(g);
+        destination.Clear();
+        for (var y = 0; y < g.ResizedHeight; y++)
+        {
+            var (top, below, weight) = sampled.Rows[y];
+            var upper = FloatRow(_rows, top, g.SourceWidth);
+            var lower = FloatRow(_rows, below, g.SourceWidth);
+            var line = destination.Slice(y * g.PaddedWidth, g.ResizedWidth);
+            for (var x = 0; x < line.Length; x++)
+            {
+                var column = sampled.Columns[x];
+                var logit = upper[column] * (1f - weight) + lower[column] * weight;
+                line[x] = logit > 0f ? 1f : 0f;
+            }
         }
     }
 
@@ -93,9 +151,43 @@ public sealed class Postprocessor : IDisposable
     public void Dispose()
     {
         _padded.Dispose();
-        _output.Dispose();
+        _rows.Dispose();
+    }
+
+    /// <summary>Which source pixels the nearest rule reads for <paramref name="g"/>, and how the bilinear resize makes their rows (kept while the geometry stays).</summary>
+    private SourceSamples SampledPixels(InputGeometry g)
+    {
+        if (_samples is { } known && known.Geometry == g)
+            return known;
+        var rows = Preprocessor.NearestIndices(g.SourceHeight, g.ResizedHeight);
+        var weights = new (int Top, int Below, float Weight)[rows.Length];
+        for (var y = 0; y < rows.Length; y++)
+            weights[y] = LinearRow(rows[y], g.ResizedHeight, g.SourceHeight);
+        _samples = new SourceSamples(g, Preprocessor.NearestIndices(g.SourceWidth, g.ResizedWidth), weights);
+        return _samples;
+    }
+
+    /// <summary>
+    /// The two source rows, and the lower one's weight, that OpenCV's bilinear resize from
+    /// <paramref name="inputSize"/> to <paramref name="outputSize"/> rows combines for output
+    /// row <paramref name="row"/>: centre at (row + 0.5) * in / out - 0.5 (float), clamped at
+    /// both edges, where the weight is 0.
+    /// </summary>
+    internal static (int Top, int Below, float Weight) LinearRow(int row, int inputSize, int outputSize)
+    {
+        var scale = 1.0 / ((double)outputSize / inputSize);
+        var position = (float)((row + 0.5) * scale - 0.5);
+        var top = (int)MathF.Floor(position);
+        var weight = position - top;
+        if (top < 0)
+            (top, weight) = (0, 0f);
+        if (top >= inputSize - 1)
+            (top, weight) = (inputSize - 1, 0f);
+        return (top, Math.Min(top + 1, inputSize - 1), weight);
     }
 
     private static unsafe ReadOnlySpan<float> FloatRow(Mat mat, int y, int length) =>
         new((byte*)mat.DataPointer + y * mat.Step(), length);
+
+    private sealed record SourceSamples(InputGeometry Geometry, int[] Columns, (int Top, int Below, float Weight)[] Rows);
 }

@@ -254,7 +254,8 @@ public sealed class Preprocessor : IDisposable
             throw new ArgumentException($"destination has {destination.Length} floats, [{g.PaddedHeight}, {g.PaddedWidth}] needs {g.PaddedWidth * g.PaddedHeight}", nameof(destination));
     }
 
-    private static int[] NearestIndices(int input, int output)
+    /// <summary>Per output index, the input index PyTorch's nearest rule reads.</summary>
+    internal static int[] NearestIndices(int input, int output)
     {
         var indices = new int[output];
         var scale = (float)input / output;

@@ -211,18 +211,22 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
 
     // SINE's score: P(present) x mean foreground probability inside the object's own
     // mask, as sum / (area + 1e-6) like the reference. An empty mask span: the score alone.
+    // The probability (an exponential) is computed only where it is used: inside the mask,
+    // or everywhere when the confidence is kept; most of a frame is outside most objects.
     private static float ScoreLogitMask(ReadOnlySpan<float> logits, float presence, Span<byte> mask, Span<float> confidence)
     {
         var sum = 0.0;
         long area = 0;
         for (var p = 0; p < logits.Length; p++)
         {
-            var probability = 1f / (1f + MathF.Exp(-logits[p]));
-            if (!confidence.IsEmpty)
-                confidence[p] = probability;
             var inside = logits[p] > 0f;
             if (!mask.IsEmpty)
                 mask[p] = inside ? (byte)1 : (byte)0;
+            if (!inside && confidence.IsEmpty)
+                continue;
+            var probability = 1f / (1f + MathF.Exp(-logits[p]));
+            if (!confidence.IsEmpty)
+                confidence[p] = probability;
             if (inside)
             {
                 sum += probability;

@@ -76,33 +76,27 @@ internal sealed class TokenTracker : IFrameTracker
         return (maps, instances!);
     }
 
+    /// <remarks>
+    /// <paramref name="scores"/> are the predictions' scores at the frame's size (before any
+    /// prompt was laid over), SINE's mean foreground probability that the memory records.
+    /// </remarks>
     public async Task RememberAsync(FeatureMap features, ObjectMaps maps, float[] scores, bool prompted, int frameNumber, CancellationToken cancellationToken)
     {
         var count = maps.ObjectIds.Length;
         if (count == 0)
             return;
         var g = features.Geometry;
-        var plane = g.PaddedHeight * g.PaddedWidth;
-        var sourcePixels = g.SourceWidth * g.SourceHeight;
         var mapSize = maps.Height * maps.Width;
-        var ownScores = new float[count];
-        using var logits = new PooledArray<float>(sourcePixels);
-        using var binary = new PooledArray<byte>(sourcePixels);
+        // The prediction binarised at the frame's size, then brought to the model's input like a prompt.
         var (sums, areas) = await PoolAsync(features, count, (i, mask) =>
-        {
-            // The prediction at the frame's size (upsample, crop, resize), binarised and
-            // scored as the reference does, then brought to the model's input like a prompt.
-            _postprocessor.ToOutput(maps.Maps.Span.Slice(i * mapSize, mapSize), 1, maps.Height, maps.Width, g, g.SourceWidth, g.SourceHeight, logits.Span);
-            ownScores[i] = maps.Presence[i] * MeanForeground(logits.Span, binary.Span);
-            Preprocessor.NearestMaskToInput(binary.Span, label: 0, g, mask);
-        }, cancellationToken);
+            _postprocessor.PredictionToInput(maps.Maps.Span.Slice(i * mapSize, mapSize), maps.Height, maps.Width, g, mask), cancellationToken);
         using (sums)
         {
             var channels = _memory.Channels;
             for (var i = 0; i < count; i++)
             {
                 if (_memory.Contains(maps.ObjectIds[i]))
-                    _memory.Remember(maps.ObjectIds[i], sums.Span.Slice(i * channels, channels), areas[i], ownScores[i], frameNumber);
+                    _memory.Remember(maps.ObjectIds[i], sums.Span.Slice(i * channels, channels), areas[i], scores[i], frameNumber);
             }
         }
     }

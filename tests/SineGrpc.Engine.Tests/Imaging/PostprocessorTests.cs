@@ -93,6 +93,68 @@ public class PostprocessorTests
         }
     }
 
+    // The worked rows of Step_map_lands_where_hand_computation_says (8 -> 16 rows): row 11
+    // reads (11 + 0.5) / 2 - 0.5 = 5.25, rows 5 and 6 at 0.25; row 15 reads 7.25, past the
+    // last row, so the last row alone; row 0 reads -0.25, before the first, so the first.
+    [Fact]
+    public void Linear_rows_are_OpenCV_s_with_half_pixel_centres_clamped_at_the_edges()
+    {
+        Assert.Equal((5, 6, 0.25f), Postprocessor.LinearRow(11, 8, 16));
+        Assert.Equal((6, 7, 0.75f), Postprocessor.LinearRow(14, 8, 16));
+        Assert.Equal((7, 7, 0f), Postprocessor.LinearRow(15, 8, 16));
+        Assert.Equal((0, 1, 0f), Postprocessor.LinearRow(0, 8, 16));
+        // Downscaling 5 -> 2: rows read 0.75 and 3.25.
+        Assert.Equal((0, 1, 0.75f), Postprocessor.LinearRow(0, 5, 2));
+        Assert.Equal((3, 4, 0.25f), Postprocessor.LinearRow(1, 5, 2));
+    }
+
+    // The memory's mask of a prediction: what the full source-size plane, thresholded and
+    // brought to the input with the nearest rule, gives, on frames larger and smaller than
+    // the input (up- and downscaled), an exact half, and a portrait frame.
+    [Theory]
+    [InlineData(1920, 1080)]
+    [InlineData(854, 480)]
+    [InlineData(518, 292)]
+    [InlineData(300, 517)]
+    public void Prediction_to_input_is_the_source_size_mask_brought_to_the_input(int width, int height)
+    {
+        var g = InputGeometry.For(InputGeometryTests.Manifest(1036, 1036, 14, 14) with { MaskStride = 0, MaskScale = 4 }, width, height);
+        var random = new Random(width);
+        // Smooth logits crossing 0 in many places: a coarse random map, upsampled by the pipeline.
+        var map = new float[g.MaskHeight * g.MaskWidth];
+        for (var i = 0; i < map.Length; i++)
+            map[i] = (float)(random.NextDouble() * 2 - 1);
+        using var post = new Postprocessor();
+        var logits = new float[width * height];
+        post.ToOutput(map, 1, g.MaskHeight, g.MaskWidth, g, width, height, logits);
+        var binary = new byte[width * height];
+        Postprocessor.Threshold(logits, binary);
+        var expected = new float[g.PaddedWidth * g.PaddedHeight];
+        Preprocessor.NearestMaskToInput(binary, label: 0, g, expected);
+
+        var actual = new float[g.PaddedWidth * g.PaddedHeight];
+        actual.AsSpan().Fill(float.NaN);
+        post.PredictionToInput(map, g.MaskHeight, g.MaskWidth, g, actual);
+
+        // Equal, but where a logit is within rounding of 0: the vertical sums are made as
+        // OpenCV's scalar code makes them, and its vector code may round differently (here
+        // none of these maps gave a single such pixel).
+        var columns = Preprocessor.NearestIndices(width, g.ResizedWidth);
+        var rows = Preprocessor.NearestIndices(height, g.ResizedHeight);
+        for (var y = 0; y < g.PaddedHeight; y++)
+        {
+            for (var x = 0; x < g.PaddedWidth; x++)
+            {
+                var p = y * g.PaddedWidth + x;
+                if (actual[p] == expected[p])
+                    continue;
+                Assert.True(x < g.ResizedWidth && y < g.ResizedHeight, $"padding ({x}, {y}) is {actual[p]}");
+                Assert.True(Math.Abs(logits[rows[y] * width + columns[x]]) < 1e-5f, $"({x}, {y}): {actual[p]} against {expected[p]}");
+            }
+        }
+        Assert.InRange(expected.Sum(), 0.2 * g.ResizedWidth * g.ResizedHeight, 0.8 * g.ResizedWidth * g.ResizedHeight);
+    }
+
     [Fact]
     public void Threshold_is_strictly_above_zero()
     {
