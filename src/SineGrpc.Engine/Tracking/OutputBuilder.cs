@@ -196,41 +196,66 @@ internal sealed class OutputBuilder(Postprocessor postprocessor) : IDisposable
         postprocessor.ToOutput(maps.Maps.Span.Slice(channel * mapSize, mapSize), 1, maps.Height, maps.Width, g, width, height, destination);
     }
 
-    /// <summary>Gives <paramref name="id"/> the pixels where <paramref name="channel"/> beats the best so far.</summary>
+    /// <summary>
+    /// Gives <paramref name="id"/> the pixels where <paramref name="channel"/> beats the best
+    /// so far. An object beats the best on few blocks of a frame: the others are passed over
+    /// with a vector test.
+    /// </summary>
     private static void Claim(ReadOnlySpan<float> channel, Span<float> best, Span<ushort> owner, ushort id)
     {
-        for (var p = 0; p < channel.Length; p++)
+        for (var start = 0; start < channel.Length; start += VectorBlock)
         {
-            if (channel[p] > best[p])
+            var end = Math.Min(start + VectorBlock, channel.Length);
+            if (!FloatBlocks.AnyGreater(channel[start..end], best[start..end]))
+                continue;
+            for (var p = start; p < end; p++)
             {
-                best[p] = channel[p];
-                owner[p] = id;
+                if (channel[p] > best[p])
+                {
+                    best[p] = channel[p];
+                    owner[p] = id;
+                }
             }
         }
     }
 
+    /// <summary>Pixels tested together before any is looked at one by one (<see cref="Claim"/>, <see cref="ScoreLogitMask"/>).</summary>
+    private const int VectorBlock = 64;
+
     // SINE's score: P(present) x mean foreground probability inside the object's own
     // mask, as sum / (area + 1e-6) like the reference. An empty mask span: the score alone.
     // The probability (an exponential) is computed only where it is used: inside the mask,
-    // or everywhere when the confidence is kept; most of a frame is outside most objects.
+    // or everywhere when the confidence is kept. Most of a frame is outside most objects, so
+    // without a confidence to fill, blocks of pixels none of which is inside are passed over
+    // with a vector test (their mask bytes are 0).
     private static float ScoreLogitMask(ReadOnlySpan<float> logits, float presence, Span<byte> mask, Span<float> confidence)
     {
         var sum = 0.0;
         long area = 0;
-        for (var p = 0; p < logits.Length; p++)
+        for (var start = 0; start < logits.Length; start += VectorBlock)
         {
-            var inside = logits[p] > 0f;
-            if (!mask.IsEmpty)
-                mask[p] = inside ? (byte)1 : (byte)0;
-            if (!inside && confidence.IsEmpty)
-                continue;
-            var probability = 1f / (1f + MathF.Exp(-logits[p]));
-            if (!confidence.IsEmpty)
-                confidence[p] = probability;
-            if (inside)
+            var end = Math.Min(start + VectorBlock, logits.Length);
+            if (confidence.IsEmpty && !FloatBlocks.AnyPositive(logits[start..end]))
             {
-                sum += probability;
-                area++;
+                if (!mask.IsEmpty)
+                    mask[start..end].Clear();
+                continue;
+            }
+            for (var p = start; p < end; p++)
+            {
+                var inside = logits[p] > 0f;
+                if (!mask.IsEmpty)
+                    mask[p] = inside ? (byte)1 : (byte)0;
+                if (!inside && confidence.IsEmpty)
+                    continue;
+                var probability = 1f / (1f + MathF.Exp(-logits[p]));
+                if (!confidence.IsEmpty)
+                    confidence[p] = probability;
+                if (inside)
+                {
+                    sum += probability;
+                    area++;
+                }
             }
         }
         return area == 0 ? 0f : (float)(presence * (sum / (area + 1e-6)));
