@@ -36,29 +36,37 @@ public sealed class Postprocessor : IDisposable
         if (destination.Length != (long)count * outSize)
             throw new ArgumentException($"destination has {destination.Length} floats, [{count}, {outH}, {outW}] needs {(long)count * outSize}", nameof(destination));
 
-        var crop = new Rect(0, 0, g.ResizedWidth, g.ResizedHeight);
         for (int i = 0; i < count; i++)
         {
-            unsafe
-            {
-                fixed (float* map = maps.Slice(i * mapSize, mapSize))
-                {
-                    using var source = Mat.FromPixelData(mapH, mapW, MatType.CV_32FC1, (IntPtr)map, mapW * sizeof(float));
-                    Cv2.Resize(source, _padded, new Size(g.PaddedWidth, g.PaddedHeight), 0, 0, InterpolationFlags.Linear);
-                }
-            }
+            using var resized = UpsampleAndCrop(maps.Slice(i * mapSize, mapSize), mapH, mapW, g);
             // Straight into the caller's plane: a Mat over it of the right size and type is
             // written in place, not reallocated.
             unsafe
             {
                 fixed (float* target = destination.Slice(i * outSize, outSize))
                 {
-                    using var resized = new Mat(_padded, crop);
                     using var output = Mat.FromPixelData(outH, outW, MatType.CV_32FC1, (IntPtr)target);
                     Cv2.Resize(resized, output, new Size(outW, outH), 0, 0, InterpolationFlags.Linear);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The first two steps for one map: upsampled to the padded input (into the scratch
+    /// plane), and the view of it that the resized image covers; dispose the view.
+    /// </summary>
+    private Mat UpsampleAndCrop(ReadOnlySpan<float> map, int mapH, int mapW, InputGeometry g)
+    {
+        unsafe
+        {
+            fixed (float* source = map)
+            {
+                using var mapMat = Mat.FromPixelData(mapH, mapW, MatType.CV_32FC1, (IntPtr)source, mapW * sizeof(float));
+                Cv2.Resize(mapMat, _padded, new Size(g.PaddedWidth, g.PaddedHeight), 0, 0, InterpolationFlags.Linear);
+            }
+        }
+        return new Mat(_padded, new Rect(0, 0, g.ResizedWidth, g.ResizedHeight));
     }
 
     /// <summary>
@@ -85,15 +93,7 @@ public sealed class Postprocessor : IDisposable
         if (destination.Length != g.PaddedWidth * g.PaddedHeight)
             throw new ArgumentException($"destination has {destination.Length} floats, [{g.PaddedHeight}, {g.PaddedWidth}] needs {g.PaddedWidth * g.PaddedHeight}", nameof(destination));
 
-        unsafe
-        {
-            fixed (float* source = map)
-            {
-                using var mapMat = Mat.FromPixelData(mapH, mapW, MatType.CV_32FC1, (IntPtr)source, mapW * sizeof(float));
-                Cv2.Resize(mapMat, _padded, new Size(g.PaddedWidth, g.PaddedHeight), 0, 0, InterpolationFlags.Linear);
-            }
-        }
-        using (var resized = new Mat(_padded, new Rect(0, 0, g.ResizedWidth, g.ResizedHeight)))
+        using (var resized = UpsampleAndCrop(map, mapH, mapW, g))
             Cv2.Resize(resized, _rows, new Size(g.SourceWidth, g.ResizedHeight), 0, 0, InterpolationFlags.Linear);
 
         var sampled = SampledPixels(g);
